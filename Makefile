@@ -1,0 +1,54 @@
+# mtforge — every target sets up what it needs from nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PIPELINE ?= baseline
+ARGS ?=
+MLFLOW_PORT ?= 5000
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-all compile bench mlflow-ui clean
+
+help:
+	@echo "make run        run the $(PIPELINE) pipeline locally (ARGS='--set max_steps=100' to override)"
+	@echo "make test       run the test suite (fast default; 'make test-all' adds slow end-to-end tests)"
+	@echo "make compile    write pipelines/compiled/*.yaml"
+	@echo "make bench      run benchmarks/ (ratios, written to benchmarks/results/)"
+	@echo "make mlflow-ui  open the MLflow UI on the local store"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# CPU machines get the CPU build of torch (the plain wheel would pull CUDA).
+	if command -v nvidia-smi >/dev/null 2>&1; then \
+	  $(PY) -m pip install --quiet torch==2.13.0; \
+	else \
+	  $(PY) -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+	    || $(PY) -m pip install --quiet torch==2.13.0; \
+	fi
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/mtforge run $(PIPELINE) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+compile: $(STAMP)
+	$(VENV)/bin/mtforge compile
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+mlflow-ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.mtforge/mlflow.db --port $(MLFLOW_PORT)
+
+clean:
+	rm -rf .mtforge

@@ -1,0 +1,8 @@
+"""The container image every component runs in on a cluster.
+
+Set ``MTFORGE_IMAGE`` when compiling to point pipelines at your registry (see images/README.md).
+"""
+
+import os
+
+IMAGE = os.environ.get("MTFORGE_IMAGE", "ghcr.io/mtforge/mtforge:0.1.0-cpu")

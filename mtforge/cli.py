@@ -1,0 +1,142 @@
+"""The ``mtforge`` command line.
+
+``run``, ``compile`` and ``submit`` drive KFP and live in :mod:`pipelines` (imported only
+when those commands run, so the library itself never imports KFP); ``compare`` reads MLflow
+and ``translate`` uses a checkpoint directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtforge.errors import MtforgeError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mtforge.tracking import state_dir, tracking_uri
+    from pipelines.runner import resolve_params, run_pipeline
+
+    console = Console()
+    params = resolve_params(args.pipeline, args.config, args.set)
+    home = state_dir()
+    console.print(f"[bold]mtforge run {args.pipeline}[/] — state in {home}, cache {'on' if not args.no_cache else 'off'}")
+    report = run_pipeline(args.pipeline, params, home, caching=not args.no_cache,
+                          echo=lambda line: console.print(f"[cyan]▶ {line}[/]"))
+    table = Table(title=f"{args.pipeline}: {len(report.executed)} executed, {len(report.cached)} cached, "
+                        f"{report.seconds:.0f}s")
+    for column in ("task", "status", "seconds"):
+        table.add_column(column)
+    for task in report.tasks.values():
+        table.add_row(task.name, task.status, f"{task.seconds:.1f}" if task.status == "executed" else "")
+    console.print(table)
+    if isinstance(report.output, str):
+        print_scores(console, report.output)
+        console.print(f"MLflow run: [bold]{report.output}[/]  (tracking URI {tracking_uri()}; `make mlflow-ui`)")
+    return 0
+
+
+def print_scores(console, run_id: str) -> None:
+    """The BLEU/chrF++ table of an MLflow run."""
+    from mlflow.tracking import MlflowClient
+    from rich.table import Table
+
+    from mtforge.tracking import tracking_uri
+
+    metrics = MlflowClient(tracking_uri()).get_run(run_id).data.metrics
+    directions = sorted(k.removeprefix("bleu.") for k in metrics if k.startswith("bleu."))
+    table = Table(title="test scores (sacrebleu)")
+    for column in ("direction", "BLEU", "chrF++"):
+        table.add_column(column)
+    for d in directions:
+        table.add_row(d, f"{metrics[f'bleu.{d}']:.2f}", f"{metrics.get(f'chrf.{d}', float('nan')):.2f}")
+    console.print(table)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from pipelines.compile import compile_all
+
+    for path in compile_all(Path(args.out_dir), args.pipeline or None):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mtforge.tracking import compare_runs
+
+    rows = compare_runs(args.experiment, metric=args.metric, max_runs=args.max_runs)
+    directions = sorted({d for r in rows for d in r["metrics"]})
+    params = sorted({p for r in rows for p in r["params"]})
+    table = Table(title=f"{args.experiment}: {args.metric} by run (newest first)")
+    for column in ["run", "name", "started", *directions, *params]:
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["run_id"][:8], r["run_name"], r["start_time"],
+                      *[f"{r['metrics'][d]:.2f}" if d in r["metrics"] else "" for d in directions],
+                      *[str(r["params"].get(p, "")) for p in params])
+    Console().print(table)
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from mtforge.langcodes import parse_direction
+    from mtforge.translate import Translator
+    from mtforge.vocab import Vocab
+
+    src, tgt = parse_direction(args.direction)
+    translator = Translator(Path(args.model) / "checkpoint", Vocab(args.vocab), src, tgt)
+    lines = [line.rstrip("\n") for line in sys.stdin]
+    for line in translator.translate(lines, beam_size=args.beam_size):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtforge", description="A Kubeflow-native factory for MT models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a pipeline locally with kfp.local (cached)")
+    run.add_argument("pipeline")
+    run.add_argument("--config", help="YAML of parameter values, or a named config (e.g. 'tiny')")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
+    run.add_argument("--no-cache", action="store_true", help="execute every task")
+    run.set_defaults(func=cmd_run)
+
+    comp = sub.add_parser("compile", help="compile pipelines to KFP YAML")
+    comp.add_argument("pipeline", nargs="*", help="pipelines to compile (default: all)")
+    comp.add_argument("--out-dir", default=str(Path("pipelines") / "compiled"))
+    comp.set_defaults(func=cmd_compile)
+
+    cmp_ = sub.add_parser("compare", help="compare MLflow runs of an experiment")
+    cmp_.add_argument("--experiment", default="mtforge-baseline")
+    cmp_.add_argument("--metric", default="bleu")
+    cmp_.add_argument("--max-runs", type=int, default=20)
+    cmp_.set_defaults(func=cmd_compare)
+
+    tr = sub.add_parser("translate", help="translate stdin with a trained model directory")
+    tr.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")
+    tr.add_argument("--vocab", required=True, help="SentencePiece model file")
+    tr.add_argument("--direction", required=True, help="e.g. en-de")
+    tr.add_argument("--beam-size", type=int, default=4)
+    tr.set_defaults(func=cmd_translate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MtforgeError as exc:
+        print(f"mtforge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Errors a user sees. Each names the file, line, key or value at fault."""
+
+
+class MtforgeError(Exception):
+    """Base class of every error mtforge raises on bad input or a failed step."""
+
+
+class InputNotFoundError(MtforgeError, FileNotFoundError):
+    """A corpus path or URI does not exist."""
+
+
+class CorpusFormatError(MtforgeError, ValueError):
+    """A corpus is malformed (mismatched line counts, bad manifest, bad record)."""
+
+
+class UnknownLanguageError(MtforgeError, ValueError):
+    """A language code cannot be normalised to FLORES-200 style."""
+
+
+class ConfigError(MtforgeError, ValueError):
+    """A configuration key or value is invalid."""
+
+
+class StageFailedError(MtforgeError, RuntimeError):
+    """A stage (or a pipeline task) failed; the message names it."""

@@ -1,0 +1,63 @@
+"""Turn the output directories of a pipeline's stages into one MLflow run.
+
+Every stage leaves ``stage.json`` (its config and stats) in its output directory; the
+trainer also leaves ``metrics.jsonl`` and the evaluator ``scores.json``. This module reads
+them back, so what MLflow shows is exactly what the stages ran with.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mtforge.stage import read_stage_record
+from mtforge.stages.evaluate import REPORT_FILE, SCORES_FILE, markdown_report
+from mtforge.stages.spm import MODEL_FILE
+from mtforge.tracking import Score, log_pipeline_run
+
+
+def training_curves(metrics_file: Path) -> dict[str, list[tuple[int, float]]]:
+    """``train.step.<name>`` → [(step, value)] from the trainer's ``metrics.jsonl``."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if metrics_file.exists():
+        for line in metrics_file.read_text().splitlines():
+            row = json.loads(line)
+            step = int(row.pop("step"))
+            for key, value in row.items():
+                curves.setdefault(f"train.step.{key}", []).append((step, float(value)))
+    return curves
+
+
+def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
+    """The files worth keeping with the run, by artifact path."""
+    wanted = {
+        "vocab": Path(stage_dirs.get("spm", "")) / MODEL_FILE,
+        "checkpoint": Path(stage_dirs.get("train", "")) / "checkpoint",
+        "train_metrics": Path(stage_dirs.get("train", "")) / "metrics.jsonl",
+        "report": Path(stage_dirs.get("evaluate", "")) / REPORT_FILE,
+        "scores": Path(stage_dirs.get("evaluate", "")) / SCORES_FILE,
+    }
+    found = {name: str(path) for name, path in wanted.items() if path.exists()}
+    if "translate" in stage_dirs:
+        for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
+            found[f"translations/{hyp.stem}"] = str(hyp)
+    return found
+
+
+def log_stage_outputs(*, experiment: str, run_name: str, stage_dirs: dict[str, str],
+                      tags: dict[str, str] | None = None) -> tuple[str, str]:
+    """Log one MLflow run from the stages' output directories; returns (run id, Markdown summary)."""
+    params: dict[str, object] = {}
+    stage_metrics: dict[str, dict[str, float]] = {}
+    for name, out_dir in stage_dirs.items():
+        record = read_stage_record(out_dir)
+        params[name] = record["config"]
+        stage_metrics[name] = {k: float(v) for k, v in record["stats"].items()}
+    scores: list[Score] = []
+    if "evaluate" in stage_dirs:
+        scores = [Score(**s) for s in json.loads((Path(stage_dirs["evaluate"]) / SCORES_FILE).read_text())]
+    curves = training_curves(Path(stage_dirs["train"]) / "metrics.jsonl") if "train" in stage_dirs else {}
+    run_id = log_pipeline_run(experiment=experiment, run_name=run_name, params=params,
+                              stage_metrics=stage_metrics, step_metrics=curves, scores=scores,
+                              artifacts=stage_artifacts(stage_dirs), tags=tags)
+    return run_id, markdown_report(scores)

@@ -1,0 +1,117 @@
+"""``baseline``: Multi30k → clean → SentencePiece → train → translate → BLEU/chrF++ → MLflow."""
+
+
+from pathlib import Path
+
+from kfp import dsl
+
+from components.clean import clean
+from components.evaluate import evaluate
+from components.ingest import ingest
+from components.spm import spm
+from components.track import track
+from components.train import train
+from components.translate import translate
+from pipelines.resources import with_resources
+
+#: fingerprint parameter → (source parameter, split parameter); ``mtforge run`` fills them.
+FINGERPRINTS = {
+    "train_fingerprint": ("data", "train_split"),
+    "valid_fingerprint": ("data", "valid_split"),
+    "test_fingerprint": ("data", "test_split"),
+}
+
+SHARED_MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
+
+
+def local_defaults() -> dict[str, str]:
+    """Use the checkout's shared Multi30k copy when there is one."""
+    return {"data": str(SHARED_MULTI30K)} if SHARED_MULTI30K.is_dir() else {}
+
+
+@dsl.pipeline(name="baseline", description="Train and evaluate a small many-to-many transformer on Multi30k, "
+                                           "tracked in MLflow.")
+def pipeline(
+    data: str = "s3://mtforge/data/multi30k",
+    directions: str = "en-de",
+    train_split: str = "train",
+    valid_split: str = "val",
+    test_split: str = "test_2016_flickr",
+    train_fingerprint: str = "",
+    valid_fingerprint: str = "",
+    test_fingerprint: str = "",
+    min_tokens: int = 1,
+    max_tokens: int = 80,
+    max_length_ratio: float = 3.0,
+    vocab_size: int = 8000,
+    sharing: str = "full",
+    d_model: int = 256,
+    ffn_dim: int = 1024,
+    encoder_layers: int = 3,
+    decoder_layers: int = 3,
+    max_steps: int = 1200,
+    batch_tokens: int = 6000,
+    lr: float = 0.002,
+    warmup_steps: int = 300,
+    nproc: int = 1,
+    seed: int = 1,
+    beam_size: int = 4,
+    experiment: str = "mtforge-baseline",
+    run_name: str = "baseline",
+) -> str:
+    """Multi30k baseline.
+
+    Args:
+        data: Multi30k-style multi-way directory (files <split>.<lang>): local path, s3://bucket/prefix or hf://id.
+        directions: Comma-separated translation directions, e.g. "en-de,de-en" (any code form; normalised to FLORES-200).
+        train_split: Split used for training.
+        valid_split: Split used for validation loss.
+        test_split: Split translated and scored.
+        train_fingerprint: Content hash of the training split; `mtforge run` fills it so the cache follows content. Leave empty in the UI.
+        valid_fingerprint: Content hash of the validation split (filled by `mtforge run`).
+        test_fingerprint: Content hash of the test split (filled by `mtforge run`).
+        min_tokens: Cleaning: fewest whitespace tokens per side.
+        max_tokens: Cleaning: most whitespace tokens per side.
+        max_length_ratio: Cleaning: largest ratio between the sides' token counts.
+        vocab_size: Joint SentencePiece vocabulary size.
+        sharing: Module sharing between directions: full or language.
+        d_model: Transformer width.
+        ffn_dim: Feed-forward width.
+        encoder_layers: Encoder layers.
+        decoder_layers: Decoder layers.
+        max_steps: Training steps.
+        batch_tokens: Source+target tokens per batch per process.
+        lr: Peak learning rate.
+        warmup_steps: Learning-rate warm-up steps.
+        nproc: Training processes per node (torchrun --nproc_per_node).
+        seed: Random seed.
+        beam_size: Beam width for test translation.
+        experiment: MLflow experiment name.
+        run_name: MLflow run name.
+
+    Returns:
+        The MLflow run id.
+    """
+    train_data = with_resources(ingest(source=data, directions=directions, split=train_split,
+                                       fingerprint=train_fingerprint), "ingest").set_display_name("ingest-train")
+    valid_data = with_resources(ingest(source=data, directions=directions, split=valid_split,
+                                       fingerprint=valid_fingerprint), "ingest").set_display_name("ingest-valid")
+    test_data = with_resources(ingest(source=data, directions=directions, split=test_split,
+                                      fingerprint=test_fingerprint), "ingest").set_display_name("ingest-test")
+    cleaned = with_resources(clean(corpus=train_data.outputs["corpus"], min_tokens=min_tokens, max_tokens=max_tokens,
+                                   max_length_ratio=max_length_ratio), "clean")
+    vocab = with_resources(spm(corpus=cleaned.outputs["cleaned"], vocab_size=vocab_size), "spm")
+    model = with_resources(train(corpus=cleaned.outputs["cleaned"], valid=valid_data.outputs["corpus"],
+                                 vocab=vocab.outputs["vocab"], directions=directions, sharing=sharing,
+                                 d_model=d_model, ffn_dim=ffn_dim, encoder_layers=encoder_layers,
+                                 decoder_layers=decoder_layers, max_steps=max_steps, batch_tokens=batch_tokens,
+                                 lr=lr, warmup_steps=warmup_steps, nproc=nproc, seed=seed), "train")
+    hyps = with_resources(translate(model=model.outputs["model"], vocab=vocab.outputs["vocab"],
+                                    corpus=test_data.outputs["corpus"], beam_size=beam_size), "translate")
+    scores = with_resources(evaluate(translations=hyps.outputs["translations"],
+                                     references=test_data.outputs["corpus"]), "evaluate")
+    run = track(experiment=experiment, run_name=run_name, train_corpus=train_data.outputs["corpus"],
+                cleaned=cleaned.outputs["cleaned"], vocab=vocab.outputs["vocab"], model=model.outputs["model"],
+                translations=hyps.outputs["translations"], scores=scores.outputs["scores"])
+    run.set_display_name("track")
+    return run.outputs["Output"]

@@ -1,0 +1,47 @@
+"""ExclusionWriter: every dropped row is kept with its reason, and counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mtforge.corpus import EXCLUSION_SCHEMA, EXCLUSIONS_NAME, ExclusionWriter
+
+ROW = {"src": "a", "tgt": "b", "src_lang": "en", "tgt_lang": "de", "origin": "x.tsv:1"}
+
+
+def test_rows_reasons_and_counts(tmp_path: Path) -> None:
+    with ExclusionWriter(tmp_path, flush_rows=2) as excluded:
+        excluded.add([ROW, {**ROW, "origin": "x.tsv:2"}], "too_long")
+        excluded.add(pa.Table.from_pylist([{**ROW, "origin": "x.tsv:3"}] * 3), pa.array(["copy", "empty", "copy"]))
+        excluded.add([], "empty")
+        assert excluded.counts() == {"copy": 2, "empty": 1, "too_long": 2}
+
+    table = pq.read_table(tmp_path / EXCLUSIONS_NAME)
+    assert table.schema.equals(EXCLUSION_SCHEMA)
+    assert table.column("reason").to_pylist() == ["too_long", "too_long", "copy", "empty", "copy"]
+    assert table.column("src_lang").to_pylist() == ["eng_Latn"] * 5
+    assert table.column("origin").to_pylist()[:3] == ["x.tsv:1", "x.tsv:2", "x.tsv:3"]
+
+
+def test_file_exists_only_when_finished_and_is_empty_when_nothing_dropped(tmp_path: Path) -> None:
+    excluded = ExclusionWriter(tmp_path)
+    assert not (tmp_path / EXCLUSIONS_NAME).exists()
+    assert excluded.close() == tmp_path / EXCLUSIONS_NAME
+    assert pq.read_table(tmp_path / EXCLUSIONS_NAME).num_rows == 0
+    assert excluded.counts() == {}
+
+
+def test_failed_step_leaves_no_file(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), ExclusionWriter(tmp_path) as excluded:
+        excluded.add([ROW], "empty")
+        raise RuntimeError("step failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_reason_per_row_is_required(tmp_path: Path) -> None:
+    with ExclusionWriter(tmp_path) as excluded, pytest.raises(ValueError, match="2 rows, 1 reasons"):
+        excluded.add([ROW, ROW], pa.array(["empty"]))
