@@ -5,4 +5,4 @@ Set ``MTFORGE_IMAGE`` when compiling to point pipelines at your registry (see im
 
 import os
 
-IMAGE = os.environ.get("MTFORGE_IMAGE", "ghcr.io/mtforge/mtforge:0.1.0-cpu")
+IMAGE = os.environ.get("MTFORGE_IMAGE") or "ghcr.io/mtforge/mtforge:0.1.0-cpu"

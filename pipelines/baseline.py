@@ -49,7 +49,7 @@ def pipeline(
     ffn_dim: int = 1024,
     encoder_layers: int = 3,
     decoder_layers: int = 3,
-    max_steps: int = 1200,
+    max_steps: int = 400,
     batch_tokens: int = 6000,
     lr: float = 0.002,
     warmup_steps: int = 300,

@@ -131,9 +131,9 @@ class _Progress(logging.Filter):
     CACHED = re.compile(r"Task '?([^' ]+)'? cache hit")
     FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 
-    def __init__(self, total: int, echo: Callable[[str], None]) -> None:
+    def __init__(self, names: dict[str, str], echo: Callable[[str], None]) -> None:
         super().__init__()
-        self.total, self.echo = total, echo
+        self.names, self.total, self.echo = names, len(names), echo
         self.tasks: dict[str, TaskEvent] = {}
 
     def _done(self) -> int:
@@ -142,16 +142,16 @@ class _Progress(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = ANSI.sub("", record.getMessage())
         if m := self.CACHED.search(message):
-            self.tasks[m[1]] = TaskEvent(m[1], "cached")
-            self.echo(f"[{self._done()}/{self.total}] {m[1]}: cached")
+            task = self.tasks[m[1]] = TaskEvent(self.names.get(m[1], m[1]), "cached")
+            self.echo(f"[{self._done()}/{self.total}] {task.name}: cached")
         elif m := self.STARTED.search(message):
-            self.tasks[m[1]] = TaskEvent(m[1])
-            self.echo(f"[{self._done()}/{self.total}] {m[1]}: running")
+            task = self.tasks[m[1]] = TaskEvent(self.names.get(m[1], m[1]))
+            self.echo(f"[{self._done()}/{self.total}] {task.name}: running")
         elif m := self.FINISHED.search(message):
-            task = self.tasks.setdefault(m[1], TaskEvent(m[1]))
+            task = self.tasks.setdefault(m[1], TaskEvent(self.names.get(m[1], m[1])))
             task.seconds = time.monotonic() - task.started
             task.status = "executed" if m[2] == "SUCCESS" else "failed"
-            self.echo(f"[{self._done()}/{self.total}] {m[1]}: {task.status} in {task.seconds:.1f}s")
+            self.echo(f"[{self._done()}/{self.total}] {task.name}: {task.status} in {task.seconds:.1f}s")
         return True
 
 
@@ -191,8 +191,8 @@ def run_pipeline(name: str, params: dict[str, Any], state_dir: Path, *, caching:
     """Run pipeline ``name`` locally; raise :class:`StageFailedError` naming the failed task."""
     module = pipelines.load(name)
     init_local(state_dir, caching)
-    total = len(module.pipeline.pipeline_spec.root.dag.tasks)
-    progress = _Progress(total, echo)
+    dag = module.pipeline.pipeline_spec.root.dag.tasks
+    progress = _Progress({key: task.task_info.name or key for key, task in dag.items()}, echo)
     root = logging.getLogger()
     # kfp.local reports cache hits with logging.info outside its own logger context: lower the
     # level so the filter sees them, with a silent handler so logging.info does not basicConfig().

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,205 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data folder {SHARED_DATA} is absent (set MTFORGE_SHARED_DATA to its path)")
     return SHARED_DATA
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny real pipeline run and a toy model, shared by tests/model, tests/train, tests/stages,
+# tests/test_translate.py and tests/test_tracking_report.py. Everything here is deliberately
+# small (d_model 32/64, one layer, a few hundred sentences) so the whole set stays fast.
+# --------------------------------------------------------------------------------------------
+
+EN, DE = "eng_Latn", "deu_Latn"
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run in-process torch work on one thread: the models are tiny, the machine may be busy,
+    and oversubscribed intra-op threads are then many times slower than one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def torch_one_thread() -> Iterator[None]:
+    """:func:`one_torch_thread` for the duration of a test."""
+    with one_torch_thread():
+        yield
+
+#: The ``train`` stage config of the tiny pipeline: language sharing (encoder per source,
+#: decoder per target), one direction per rank on 2 ranks, dropout and clipping off so a run
+#: is exactly reproducible and comparable with a 1-rank run.
+TINY_TRAIN = {
+    "directions": f"{EN}-{DE},{DE}-{EN}", "sharing": "language", "d_model": 32, "n_heads": 2,
+    "ffn_dim": 64, "encoder_layers": 1, "decoder_layers": 1, "dropout": 0.0, "max_steps": 20,
+    "batch_tokens": 800, "lr": 3e-3, "warmup_steps": 5, "label_smoothing": 0.1, "clip_norm": 0.0,
+    "max_tokens_per_sentence": 64, "nproc": 2, "log_every": 5, "valid_every": 10,
+    "checkpoint_every": 10, "seed": 3,
+}
+TINY_SPM = {"vocab_size": 300}
+TINY_TRANSLATE = {"beam_size": 2, "batch_sentences": 4}
+
+
+@pytest.fixture(scope="session")
+def tiny_train_config() -> dict:
+    """The ``train`` config the tiny pipeline ran with (a copy; see ``TINY_TRAIN``)."""
+    return dict(TINY_TRAIN)
+
+
+def multi30k_rows(data: Path, split: str, start: int, stop: int) -> list[dict]:
+    """Rows of both directions (eng→deu and deu→eng, interleaved) from multi30k lines [start, stop)."""
+    en = (data / "multi30k" / f"{split}.en").read_text(encoding="utf-8").splitlines()[start:stop]
+    de = (data / "multi30k" / f"{split}.de").read_text(encoding="utf-8").splitlines()[start:stop]
+    rows = []
+    for i, (e, d) in enumerate(zip(en, de), start):
+        rows.append({"src": e, "tgt": d, "src_lang": EN, "tgt_lang": DE, "origin": f"multi30k/{split}.en:{i}"})
+        rows.append({"src": d, "tgt": e, "src_lang": DE, "tgt_lang": EN, "origin": f"multi30k/{split}.de:{i}"})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_corpora(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Corpora (both directions) from multi30k: train (300 pairs), valid (20), test (6)."""
+    from mtforge.corpus import CorpusWriter
+
+    root = tmp_path_factory.mktemp("tiny-corpora")
+    parts = {"train": ("train", 0, 300), "valid": ("val", 0, 20), "test": ("test_2016_flickr", 0, 6)}
+    out = {}
+    for name, (split, start, stop) in parts.items():
+        with CorpusWriter(root / name) as writer:
+            writer.write(multi30k_rows(shared_data, split, start, stop))
+        out[name] = writer.corpus.path
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_spm(tiny_corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Output directory of the real spm stage on the tiny training corpus (300 pieces)."""
+    from mtforge.stage import run_stage
+
+    out = str(tmp_path_factory.mktemp("tiny-pipeline-spm") / "spm")
+    run_stage("spm", TINY_SPM, out_dir=out, corpus=str(tiny_corpora["train"]))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_corpora: dict[str, Path], tiny_spm: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Output directories of the real spm → train (torchrun, 2 ranks) → translate → evaluate
+    stages on :func:`tiny_corpora`, keyed by stage name (plus ``corpus.<name>`` paths)."""
+    from mtforge.stage import run_stage
+    from mtforge.stages.spm import MODEL_FILE
+
+    root = tmp_path_factory.mktemp("tiny-pipeline")
+    dirs = {"spm": tiny_spm, **{name: str(root / name) for name in ("train", "translate", "evaluate")}}
+    run_stage("train", TINY_TRAIN, out_dir=dirs["train"], corpus=str(tiny_corpora["train"]),
+              vocab=str(Path(dirs["spm"]) / MODEL_FILE), valid=str(tiny_corpora["valid"]))
+    with one_torch_thread():
+        run_stage("translate", TINY_TRANSLATE, out_dir=dirs["translate"], model=dirs["train"], vocab=dirs["spm"],
+                  corpus=str(tiny_corpora["test"]))
+    run_stage("evaluate", {}, out_dir=dirs["evaluate"], translations=dirs["translate"],
+              references=str(tiny_corpora["test"]))
+    return {**dirs, **{f"corpus.{k}": str(v) for k, v in tiny_corpora.items()}}
+
+
+#: The toy task: word-by-word "translation" of English nouns into German ones.
+TOY_WORDS = dict(zip("cat dog bird fish house tree car sun moon star".split(),
+                     "Katze Hund Vogel Fisch Haus Baum Auto Sonne Mond Stern".split()))
+
+
+def toy_translation(sentence: str) -> str:
+    return " ".join(TOY_WORDS[w] for w in sentence.split())
+
+
+def toy_sentences(n: int, seed: int, max_words: int) -> list[str]:
+    """``n`` toy sentences of 1..``max_words`` distinct source words."""
+    import random
+
+    rng = random.Random(seed)
+    words = sorted(TOY_WORDS)
+    return [" ".join(rng.sample(words, rng.randint(1, max_words))) for _ in range(n)]
+
+
+#: Sentences the toy model is checked on (greedily) before any test sees it; tests draw theirs
+#: from these.
+TOY_CHECK = toy_sentences(120, seed=99, max_words=4)
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory: pytest.TempPathFactory):
+    """A one-layer d_model-64 model trained in-process on the toy task until greedy decoding
+    (plain argmax, independent of the beam search under test) gets every sentence of
+    ``TOY_CHECK`` right; saved as a checkpoint the way the trainer saves one.
+
+    Returns a namespace: ``vocab``, ``model`` (in eval mode), ``ckpt`` (checkpoint dir),
+    ``encoder``/``decoder`` names, ``tag_id`` of the target language, ``sentences`` (the
+    checked ones), ``words`` and ``translation(sentence)``, the expected output.
+    """
+    from types import SimpleNamespace
+
+    import torch
+
+    from mtforge.model.transformer import ModelConfig, ModularTransformer
+    from mtforge.train import checkpoint
+    from mtforge.train.data import Bitext, BatchStream, pad
+    from mtforge.train.tasks import Task
+    from mtforge.train.trainer import inverse_sqrt, task_loss
+    from mtforge.vocab import EOS, Vocab, train_vocab
+
+    root = tmp_path_factory.mktemp("toy")
+    src = toy_sentences(2000, seed=0, max_words=5)
+    tgt = [toy_translation(s) for s in src]
+    # A word-level vocabulary: 4 special ids, the two tags (and their "▁"-prefixed twins), 20 words.
+    vocab = Vocab(train_vocab(iter(src + tgt), root / "spm", vocab_size=28, languages=[EN, DE], model_type="word"))
+    task = Task(EN, DE, EN, DE)
+    tag = vocab.tag_id(DE)
+    cfg = ModelConfig(vocab_size=len(vocab), d_model=64, n_heads=4, ffn_dim=128, encoder_layers=1,
+                      decoder_layers=1, dropout=0.0, max_positions=64)
+    check_src = pad(vocab.encode(TOY_CHECK))
+    expected = [vocab.encode([toy_translation(s)])[0] + [EOS] for s in TOY_CHECK]
+
+    @torch.no_grad()
+    def greedy_errors() -> int:
+        model.eval()
+        memory, mask = model.encode(EN, check_src)
+        prefix = torch.full((len(TOY_CHECK), 1), tag)
+        for _ in range(max(map(len, expected))):
+            prefix = torch.cat([prefix, model.decode(DE, prefix, memory, mask)[:, -1].argmax(-1, keepdim=True)], 1)
+        model.train()
+        return sum(prefix[i, 1 : len(e) + 1].tolist() != e for i, e in enumerate(expected))
+
+    with one_torch_thread():
+        torch.manual_seed(1)
+        model = ModularTransformer(cfg, [EN], [DE])
+        data = Bitext(vocab.encode(src), [t + [EOS] for t in vocab.encode(tgt)])
+        stream = BatchStream(data, tag, batch_tokens=600, seed=1)
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98))
+        model.train()
+        step, errors = 0, len(TOY_CHECK)
+        while errors and step < 1500:
+            for _ in range(100):
+                step += 1
+                for group in opt.param_groups:
+                    group["lr"] = 3e-3 * inverse_sqrt(step, 30)
+                batch = next(stream)
+                opt.zero_grad()
+                (task_loss(model, task, batch, 0.0) / batch.target_tokens).backward()
+                opt.step()
+            if step >= 300:
+                errors = greedy_errors()
+        assert not errors, f"toy model still gets {errors}/{len(TOY_CHECK)} check sentences wrong after {step} steps"
+    model.eval()
+    ckpt = root / "checkpoint"
+    for module, unit in model.named_units().items():
+        checkpoint.save_module(ckpt, module, unit, None)
+    checkpoint.write_frame(ckpt, {"step": step, "model": cfg.model_dump(), "tasks": [task.__dict__],
+                                  "modules": sorted(model.named_units())})
+    return SimpleNamespace(vocab=vocab, model=model, ckpt=ckpt, encoder=EN, decoder=DE, tag_id=tag,
+                           sentences=list(TOY_CHECK), words=sorted(TOY_WORDS), translation=toy_translation,
+                           steps=step)

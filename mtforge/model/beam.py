@@ -48,12 +48,14 @@ def beam_search(
         for i, b in enumerate(active):
             chosen = 0
             force_end = step >= limits[b]
-            for s, idx in zip(top_scores[i].tolist(), top_idx[i].tolist()):
+            for rank, (s, idx) in enumerate(zip(top_scores[i].tolist(), top_idx[i].tolist())):
                 beam, tok = divmod(idx, vocab)
                 if s == float("-inf"):
                     break
                 prefix = seqs[i * k + beam, 1:].tolist()
                 if tok == EOS or force_end:
+                    if rank >= k:  # only an ending among the k best candidates is in the beam
+                        continue
                     hyp = prefix if tok == EOS else prefix + [tok]
                     finished[b].append((s / max(len(hyp) + 1, 1) ** length_penalty, hyp))
                     if len(finished[b]) >= k:

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from pydantic import BaseModel
+from torch.distributed.elastic.multiprocessing.errors import record as record_errors
 
 from mtforge.langcodes import parse_directions
 from mtforge.model.transformer import PAD_ID, ModelConfig, ModularTransformer
@@ -243,6 +244,7 @@ def all_sum(value: float) -> float:
     return float(t.item())
 
 
+@record_errors
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -1,0 +1,121 @@
+"""log_stage_outputs over the real output directories of the tiny pipeline run: one MLflow run
+(in a throw-away SQLite store) with the stages' params, metrics, curves, scores and artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mtforge.stage import read_stage_record
+from mtforge.tracking_report import log_stage_outputs, stage_artifacts, training_curves
+
+EN, DE = "eng_Latn", "deu_Latn"
+STAGES = ("spm", "train", "translate", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("report-tracking")
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MTFORGE_HOME", str(root / "home"))
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("MTFORGE_ARTIFACT_ROOT", raising=False)
+        yield root / "home", uri
+
+
+@pytest.fixture(scope="module")
+def logged(store, tiny_pipeline: dict[str, str]):
+    """(run id, Markdown summary, client, stage dirs) of one logged pipeline run."""
+    stage_dirs = {name: tiny_pipeline[name] for name in STAGES}
+    run_id, summary = log_stage_outputs(experiment="tiny", run_name="tiny-run", stage_dirs=stage_dirs,
+                                        tags={"pipeline": "tiny"})
+    return run_id, summary, MlflowClient(tracking_uri=store[1]), stage_dirs
+
+
+def test_one_finished_run_in_the_experiment(logged) -> None:
+    run_id, _, client, _ = logged
+    experiment = client.get_experiment_by_name("tiny")
+    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]
+    run = client.get_run(run_id)
+    assert run.info.run_name == "tiny-run" and run.info.status == "FINISHED"
+    assert run.data.tags["pipeline"] == "tiny"
+
+
+def test_params_are_each_stages_config_under_its_name(logged) -> None:
+    run_id, _, client, stage_dirs = logged
+    params = client.get_run(run_id).data.params
+    expected = {f"{stage}.{key}": str(value) for stage in STAGES
+                for key, value in read_stage_record(stage_dirs[stage])["config"].items()}
+    assert params == expected
+    assert params["spm.vocab_size"] == "300"
+    assert params["train.sharing"] == "language" and params["train.nproc"] == "2"
+    assert params["translate.beam_size"] == "2" and params["evaluate.tokenize"] == "13a"
+
+
+def test_stage_stats_step_curves_and_scores_are_metrics(logged) -> None:
+    run_id, _, client, stage_dirs = logged
+    metrics = client.get_run(run_id).data.metrics
+    summary = json.loads((Path(stage_dirs["train"]) / "train_summary.json").read_text())
+    assert metrics["train.steps"] == 20.0
+    assert metrics["train.final_loss"] == pytest.approx(summary["final_loss"])
+    assert metrics["spm.languages"] == 2.0
+    assert metrics[f"translate.sentences.{EN}-{DE}"] == 6.0
+
+    rows = [json.loads(line) for line in (Path(stage_dirs["train"]) / "metrics.jsonl").read_text().splitlines()]
+    history = client.get_metric_history(run_id, "train.step.loss")
+    assert sorted((m.step, m.value) for m in history) == [(r["step"], pytest.approx(r["loss"])) for r in rows
+                                                           if "loss" in r]
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == [5, 10, 15, 20]
+    valid = client.get_metric_history(run_id, f"train.step.valid_loss.{DE}-{EN}")
+    assert sorted(m.step for m in valid) == [10, 20]
+
+    scores = {s["direction"]: s for s in json.loads((Path(stage_dirs["evaluate"]) / "scores.json").read_text())}
+    tags = client.get_run(run_id).data.tags
+    for direction, s in scores.items():
+        assert metrics[f"bleu.{direction}"] == s["bleu"]
+        assert metrics[f"chrf.{direction}"] == s["chrf"]
+        assert metrics[f"n_segments.{direction}"] == 6.0
+        assert metrics[f"evaluate.bleu.{direction}"] == s["bleu"]
+        assert tags[f"bleu_signature.{direction}"] == s["bleu_signature"]
+
+
+def test_vocab_checkpoint_metrics_report_and_translations_are_artifacts(logged, store) -> None:
+    run_id, _, client, stage_dirs = logged
+    top = {a.path for a in client.list_artifacts(run_id)}
+    assert top == {"vocab", "checkpoint", "train_metrics", "report", "scores", "translations", "params.json"}
+    assert {a.path for a in client.list_artifacts(run_id, "vocab")} == {"vocab/spm.model"}
+    assert {a.path for a in client.list_artifacts(run_id, "translations")} == {
+        f"translations/{EN}-{DE}", f"translations/{DE}-{EN}"}
+    modules = {a.path for a in client.list_artifacts(run_id, "checkpoint/modules")}
+    assert modules == {f"checkpoint/modules/{m}.pt" for m in (
+        "embeddings", "encoder__eng_Latn", "encoder__deu_Latn", "decoder__eng_Latn", "decoder__deu_Latn")}
+
+    on_disk = store[0] / "mlartifacts"
+    [artifacts] = list(on_disk.glob(f"*/{run_id}/artifacts")) or list(on_disk.glob(f"{run_id}/artifacts"))
+    assert (artifacts / "vocab" / "spm.model").read_bytes() == (Path(stage_dirs["spm"]) / "spm.model").read_bytes()
+    assert (artifacts / "checkpoint" / "frame.json").read_text() == (
+        Path(stage_dirs["train"]) / "checkpoint" / "frame.json").read_text()
+    hyp = f"{EN}-{DE}.txt"
+    assert (artifacts / "translations" / f"{EN}-{DE}" / hyp).read_text() == (
+        Path(stage_dirs["translate"]) / hyp).read_text()
+
+
+def test_summary_is_the_markdown_score_table(logged) -> None:
+    _, summary, _, stage_dirs = logged
+    scores = json.loads((Path(stage_dirs["evaluate"]) / "scores.json").read_text())
+    assert summary.startswith("| direction | BLEU | chrF++ | segments |")
+    for s in scores:
+        assert f"| {s['direction']} | {s['bleu']:.2f} | {s['chrf']:.2f} | 6 |" in summary
+
+
+def test_curves_and_artifacts_of_a_partial_set_of_stages(tmp_path: Path, tiny_pipeline: dict[str, str]) -> None:
+    """Only the stages given are looked at; a missing metrics file is no curve."""
+    assert stage_artifacts({"spm": tiny_pipeline["spm"]}) == {"vocab": str(Path(tiny_pipeline["spm"]) / "spm.model")}
+    assert training_curves(tmp_path / "absent.jsonl") == {}
+    (tmp_path / "m.jsonl").write_text('{"step": 2, "loss": 1.5, "lr": 0.1}\n{"step": 4, "loss": 1.0, "lr": 0.2}\n')
+    assert training_curves(tmp_path / "m.jsonl") == {"train.step.loss": [(2, 1.5), (4, 1.0)],
+                                                     "train.step.lr": [(2, 0.1), (4, 0.2)]}
