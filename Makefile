@@ -7,6 +7,7 @@ PIPELINE ?= baseline
 ARGS ?=
 MLFLOW_PORT ?= 5000
 PYTEST_ARGS ?=
+MTFORGE_HOME ?= $(CURDIR)/.mtforge
 
 .PHONY: help install run test test-all compile bench mlflow-ui clean
 
@@ -48,7 +49,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 mlflow-ui: $(STAMP)
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.mtforge/mlflow.db --port $(MLFLOW_PORT)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(MTFORGE_HOME)/mlflow.db --port $(MLFLOW_PORT)
 
 clean:
 	rm -rf .mtforge

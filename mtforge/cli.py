@@ -1,6 +1,6 @@
 """The ``mtforge`` command line.
 
-``run``, ``compile`` and ``submit`` drive KFP and live in :mod:`pipelines` (imported only
+``run`` and ``compile`` drive KFP and live in :mod:`pipelines` (imported only
 when those commands run, so the library itself never imports KFP); ``compare`` reads MLflow
 and ``translate`` uses a checkpoint directly.
 """
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compile)
 
     cmp_ = sub.add_parser("compare", help="compare MLflow runs of an experiment")
-    cmp_.add_argument("--experiment", default="mtforge-baseline")
+    cmp_.add_argument("experiment", nargs="?", default="mtforge-baseline", help="MLflow experiment name")
     cmp_.add_argument("--metric", default="bleu")
     cmp_.add_argument("--max-runs", type=int, default=20)
     cmp_.set_defaults(func=cmd_compare)

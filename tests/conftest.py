@@ -52,6 +52,7 @@ def torch_one_thread() -> Iterator[None]:
     with one_torch_thread():
         yield
 
+
 #: The ``train`` stage config of the tiny pipeline: language sharing (encoder per source,
 #: decoder per target), one direction per rank on 2 ranks, dropout and clipping off so a run
 #: is exactly reproducible and comparable with a 1-rank run.

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from mtforge.errors import ConfigError, InputNotFoundError
 from mtforge.train import checkpoint
@@ -38,10 +39,7 @@ def test_loads_only_the_modules_of_the_direction(ckpt: Path, vocab: Vocab, src: 
     assert translator.loaded_modules == modules
     # …and the weights are the checkpoint's, not a fresh initialisation
     for module, unit in translator.model.named_units().items():
-        saved = checkpoint.module_file(ckpt, module)
-        import torch
-
-        state = torch.load(saved, weights_only=True)["state"]
+        state = torch.load(checkpoint.module_file(ckpt, module), weights_only=True)["state"]
         for name, tensor in unit.state_dict().items():
             assert torch.equal(tensor, state[name]), f"{module}.{name}"
 

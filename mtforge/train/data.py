@@ -55,6 +55,9 @@ class Batch:
     def target_tokens(self) -> int:
         return int(self.labels.ne(PAD_ID).sum())
 
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.src.to(device), self.prefix.to(device), self.labels.to(device))
+
 
 def pad(seqs: list[list[int]]) -> torch.Tensor:
     """Right-pad with PAD_ID into a LongTensor."""

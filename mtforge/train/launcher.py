@@ -26,7 +26,11 @@ def torchrun_command(job_file: str | Path, nproc: int) -> list[str]:
     return cmd + ["-m", "mtforge.train", str(job_file)]
 
 
-def run_torchrun(job_file: str | Path, nproc: int, echo: Callable[[str], None] = print) -> None:
+def _echo(line: str) -> None:
+    print(line, flush=True)  # flushed: our stdout is often a pipe (a KFP task's log)
+
+
+def run_torchrun(job_file: str | Path, nproc: int, echo: Callable[[str], None] = _echo) -> None:
     """Run training to completion, echoing each output line; raise with the tail on failure."""
     cmd = torchrun_command(job_file, nproc)
     env = dict(os.environ, PYTHONUNBUFFERED="1")

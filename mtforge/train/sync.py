@@ -32,7 +32,8 @@ class ModuleSync:
             params = [p for p in units[module].parameters() if p.requires_grad]
             is_used = module in used
             grads = [p.grad if p.grad is not None and is_used else torch.zeros_like(p) for p in params]
-            flat = torch.cat([g.reshape(-1) for g in grads] + [torch.tensor([float(is_used)])])
+            used_flag = torch.tensor([float(is_used)], device=params[0].device)
+            flat = torch.cat([g.reshape(-1) for g in grads] + [used_flag])
             dist.all_reduce(flat, group=group)
             users = flat[-1].item()
             if users == 0:

@@ -76,11 +76,15 @@ def validation_loss(model: ModularTransformer, task: Task, data, tag_id: int, ba
     step = max(1, batch_tokens // 64)
     for start in range(0, len(order), step):
         ids = order[start : start + step]
-        batch = make_batch([data.src[i] for i in ids], [data.tgt[i] for i in ids], tag_id)
+        batch = make_batch([data.src[i] for i in ids], [data.tgt[i] for i in ids], tag_id).to(device_of(model))
         total += float(task_loss(model, task, batch, 0.0))
         tokens += batch.target_tokens
     model.train()
     return total / max(tokens, 1)
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 @dataclass
@@ -90,11 +94,20 @@ class Env:
     rank: int
     world_size: int
     local_world_size: int
+    local_rank: int = 0
 
     @classmethod
     def from_environ(cls) -> "Env":
         return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                   int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+                   int(os.environ.get("LOCAL_WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0)))
+
+    @property
+    def device(self) -> torch.device:
+        """This rank's GPU when there is one (NCCL), else the CPU (gloo)."""
+        if torch.cuda.is_available():
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
 
 
 def log(rank: int, message: str) -> None:
@@ -118,7 +131,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
     held = sorted({m for a in mine for m in a.task.modules})
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(model_config(cfg, len(vocab)), tasks)
+    model = build_model(model_config(cfg, len(vocab)), tasks).to(env.device)
     units = model.named_units()
     optimizers = {m: torch.optim.Adam(units[m].parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9) for m in held}
     sync = ModuleSync(holders, env.rank)
@@ -131,6 +144,11 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
 
     start_step = 0
     frame = checkpoint.read_frame(ckpt_dir)
+    summary_file = out / "train_summary.json"
+    if frame is not None and frame["step"] >= cfg.max_steps and summary_file.exists():
+        # A finished run started again (e.g. a retried task): keep its results as they are.
+        log(env.rank, f"already trained to step {frame['step']} ({ckpt_dir}); nothing to do")
+        return json.loads(summary_file.read_text())
     if frame is not None:
         for m in held:
             checkpoint.load_module(ckpt_dir, m, units[m], optimizers[m])
@@ -176,7 +194,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
             opt.zero_grad(set_to_none=True)
         step_tokens, step_loss = 0, 0.0
         for a in mine:
-            batch = next(streams[a.task.name])
+            batch = next(streams[a.task.name]).to(env.device)
             loss = task_loss(model, a.task, batch, cfg.label_smoothing)
             n = batch.target_tokens
             (loss / n).backward()
@@ -218,7 +236,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
     }
     summary["tgt_tokens_per_s"] = summary["tgt_tokens"] / max(wall, 1e-9)
     if env.rank == 0:
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        summary_file.write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -237,9 +255,11 @@ def gather(obj: Any) -> list[Any]:
 
 
 def all_sum(value: float) -> float:
+    """Sum of ``value`` over all ranks (on the GPU when NCCL is the backend)."""
     if not dist.is_initialized():
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item())
 

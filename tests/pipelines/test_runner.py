@@ -6,6 +6,9 @@ Multi30k, and count executed versus cached tasks (never timings).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,33 @@ def test_missing_data_path_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir"
     with pytest.raises(Exception, match=str(missing)):
         resolve_params("baseline", "tiny", [f"data={missing}"])
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(MTFORGE_HOME=str(home), COLUMNS="200")
+    return subprocess.run([sys.executable, "-m", "mtforge.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_cli_rerun_prints_the_summary_scores_and_mlflow_run(first_run, small_multi30k, state_dir) -> None:
+    done = cli(state_dir, "run", "baseline", "--config", "tiny", "--set", f"data={small_multi30k}",
+               *[arg for item in FAST for arg in ("--set", item)])
+    assert done.returncode == 0, done.stderr
+    assert "0 executed, 9 cached" in done.stdout
+    assert "eng_Latn-deu_Latn" in done.stdout and "BLEU" in done.stdout and "chrF++" in done.stdout
+    assert first_run.output in done.stdout
+
+
+def test_cli_compare_lists_the_experiment_runs(first_run, state_dir) -> None:
+    done = cli(state_dir, "compare", "mtforge-tiny")
+    assert done.returncode == 0, done.stderr
+    assert first_run.output[:8] in done.stdout
+    assert "eng_Latn-deu_Latn" in done.stdout
+
+
+def test_cli_bad_input_exits_2_with_the_reason(state_dir, tmp_path) -> None:
+    done = cli(state_dir, "run", "baseline", "--set", "vocab=5")
+    assert done.returncode == 2 and "unknown parameter(s) 'vocab'" in done.stderr and "vocab_size" in done.stderr
+    missing = tmp_path / "nowhere"
+    done = cli(state_dir, "run", "baseline", "--set", f"data={missing}")
+    assert done.returncode == 2 and str(missing) in done.stderr

@@ -2,7 +2,7 @@
 
 The 2-rank language-sharing run is the session's ``tiny_pipeline`` (see tests/conftest.py);
 this module adds a 1-rank run of the same job, a resumed continuation of the 2-rank run, a
-2-rank full-sharing run and a failing run.
+2-rank full-sharing run, a re-run of a finished run and a failing run.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def losses(out_dir: Path) -> dict[int, float]:
 @pytest.fixture(scope="module")
 def inputs(tiny_pipeline: dict[str, str], tiny_train_config: dict) -> dict:
     """Arguments of :func:`launch` for the tiny pipeline's training job."""
-    return {"base": tiny_train_config, "corpus": tiny_pipeline["corpus.train"], "vocab": str(Path(tiny_pipeline["spm"]) / "spm.model"),
-            "valid": tiny_pipeline["corpus.valid"]}
+    return {"base": tiny_train_config, "corpus": tiny_pipeline["corpus.train"],
+            "vocab": str(Path(tiny_pipeline["spm"]) / "spm.model"), "valid": tiny_pipeline["corpus.valid"]}
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +132,19 @@ def test_resume_continues_from_the_checkpoint_to_the_new_max(resumed: tuple[Path
     assert sorted(losses(out)) == [5, 10, 15, 20, 25, 30, 35, 40]  # appended, not restarted
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 40 and summary["resumed_from"] == 20
+
+
+def test_rerunning_a_finished_run_keeps_its_results(resumed: tuple[Path, list[str]], inputs: dict,
+                                                    tmp_path: Path) -> None:
+    """A finished job started again (a retried task) changes nothing. It used to re-validate,
+    re-save and overwrite train_summary.json with final_loss NaN and 0 tokens."""
+    out = tmp_path / "train"
+    shutil.copytree(resumed[0], out)
+    before = {name: (out / name).read_bytes() for name in ("train_summary.json", "metrics.jsonl",
+                                                            "checkpoint/frame.json")}
+    lines = launch(out, **inputs, max_steps=40)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert any("already trained to step 40" in line for line in lines), lines
 
 
 def test_two_ranks_and_a_resume_train_the_same_model_as_one_uninterrupted_rank(
