@@ -39,7 +39,7 @@ def beam_search(
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     active = list(range(batch))  # sentences still decoding; their beams are rows of seqs
     for step in range(1, max(limits) + 1):
-        logp = torch.log_softmax(model.decode(decoder, seqs, memory, pad)[:, -1].float(), dim=-1)
+        logp = torch.log_softmax(model.decode(decoder, seqs, memory, pad, last_only=True).float(), dim=-1)
         logp[:, PAD_ID] = float("-inf")
         vocab = logp.size(-1)
         cand = (scores.view(-1, 1) + logp).view(len(active), k * vocab)

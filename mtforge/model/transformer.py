@@ -122,12 +122,14 @@ class ModularTransformer(nn.Module):
         pad = src.eq(PAD_ID)
         return self.encoders[encoder](self.embeddings(src), pad), pad
 
-    def decode(self, decoder: str, prefix: Tensor, memory: Tensor, memory_pad: Tensor) -> Tensor:
-        """Decoder input ids (B×T) → next-token logits (B×T×V)."""
+    def decode(self, decoder: str, prefix: Tensor, memory: Tensor, memory_pad: Tensor, *,
+               last_only: bool = False) -> Tensor:
+        """Decoder input ids (B×T) → next-token logits (B×T×V), or only the last position's
+        (B×V) with ``last_only`` — all that step-by-step decoding needs."""
         tgt_pad = prefix.eq(PAD_ID)
         hidden = self.decoders[decoder](self.embeddings(prefix), memory, memory_pad,
                                         tgt_pad if bool(tgt_pad.any()) else None)
-        return self.embeddings.logits(hidden)
+        return self.embeddings.logits(hidden[:, -1] if last_only else hidden)
 
     def forward(self, encoder: str, decoder: str, src: Tensor, prefix: Tensor) -> Tensor:
         memory, pad = self.encode(encoder, src)

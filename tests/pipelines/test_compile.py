@@ -63,3 +63,5 @@ def test_tasks_request_the_resources_their_stages_declare() -> None:
         assert container["resources"]["cpuRequest"] == float(declared.cpu)
         assert container["resources"]["memoryRequest"] > 0
         assert container["image"] == "ghcr.io/mtforge/mtforge:0.1.0-cpu"
+        # The stage version is in the task's environment, hence in its cache key.
+        assert {"name": "MTFORGE_STAGE", "value": f"{stage}@{get_stage(stage).version}"} in container["env"]
