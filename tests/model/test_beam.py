@@ -26,8 +26,8 @@ class BiasedModel(ModularTransformer):
         for token, value in bias.items():
             self.bias[token] = value
 
-    def decode(self, decoder, prefix, memory, memory_pad):
-        return super().decode(decoder, prefix, memory, memory_pad) + self.bias
+    def decode(self, decoder, prefix, memory, memory_pad, *, last_only=False):
+        return super().decode(decoder, prefix, memory, memory_pad, last_only=last_only) + self.bias
 
 
 def random_model(bias: dict[int, float] | None = None, seed: int = 0) -> ModularTransformer:
