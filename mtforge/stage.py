@@ -15,14 +15,17 @@ The stage function itself is plain Python over paths/URIs; it never imports KFP.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mtforge.errors import ConfigError
+from mtforge.fingerprint import content_hash
+from mtforge.state import state_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +85,19 @@ class StageSpec:
             "inputs": dict(sorted(input_fingerprints.items())),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def work_dir(self, config: StageConfig, inputs: dict[str, str | None]) -> Path:
+        """A scratch directory that outlives one attempt of this stage on these inputs.
+
+        It sits under the state directory, named by :meth:`cache_key` over the config and the
+        content hashes of ``inputs`` (name → path), so a retry of the same work finds what a
+        failed attempt left there (e.g. checkpoints) and any change of code version, config
+        or data starts from an empty one.
+        """
+        fingerprints = {name: content_hash(path) if path else "" for name, path in inputs.items()}
+        path = state_dir() / "work" / self.name / self.cache_key(config, fingerprints)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
 
 STAGES: dict[str, StageSpec] = {}

@@ -52,6 +52,7 @@ from mlflow.utils.validation import (
 
 import mtforge
 from mtforge.errors import ConfigError, InputNotFoundError
+from mtforge.state import state_dir
 
 T = TypeVar("T")
 
@@ -60,13 +61,6 @@ _TRUNCATED = "...[truncated]"
 # Tracking servers that have an artifact root of their own (MinIO on a cluster): a new
 # experiment there uses the server's root unless MTFORGE_ARTIFACT_ROOT says otherwise.
 _SERVER_SCHEMES = ("http", "https", "databricks")
-
-
-def state_dir() -> Path:
-    """Absolute local state directory: ``$MTFORGE_HOME`` or ``./.mtforge``; created if missing."""
-    path = Path(os.environ.get("MTFORGE_HOME") or ".mtforge").expanduser().absolute()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def tracking_uri() -> str:

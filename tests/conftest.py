@@ -15,6 +15,16 @@ SHARED_DATA = Path(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point MTFORGE_HOME (stage work dirs, KFP state, MLflow store) at a temp dir for the
+    session, so tests never write into the checkout's ``.mtforge``; tests may override it."""
+    home = tmp_path_factory.mktemp("mtforge-home-session")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MTFORGE_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of the shared real corpora (multi30k/, flores200/, …); skips the test when absent."""

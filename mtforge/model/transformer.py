@@ -93,7 +93,7 @@ class DecoderStack(nn.Module):
         self.layers = nn.TransformerDecoder(layer, cfg.decoder_layers, norm=nn.LayerNorm(cfg.d_model))
 
     def forward(self, y: Tensor, memory: Tensor, memory_pad_mask: Tensor, tgt_pad_mask: Tensor | None) -> Tensor:
-        causal = nn.Transformer.generate_square_subsequent_mask(y.size(1), dtype=y.dtype, device=y.device)
+        causal = torch.ones(y.size(1), y.size(1), dtype=torch.bool, device=y.device).triu(1)  # True = masked
         return self.layers(
             y, memory, tgt_mask=causal, tgt_is_causal=True,
             tgt_key_padding_mask=tgt_pad_mask, memory_key_padding_mask=memory_pad_mask,

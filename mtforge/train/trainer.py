@@ -199,7 +199,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
             n = batch.target_tokens
             (loss / n).backward()
             step_tokens += n
-            step_loss += float(loss)
+            step_loss += float(loss.detach())
         sync.all_reduce(units, set(held))
         scale = inverse_sqrt(step, cfg.warmup_steps)
         for m, opt in optimizers.items():
