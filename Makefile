@@ -21,12 +21,13 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# CPU machines get the CPU build of torch (the plain wheel would pull CUDA).
+	# CPU machines get the CPU build of torch (the plain wheel would pull CUDA): the +cpu wheel
+	# where pip already sees one (a wheelhouse or mirror), else PyTorch's CPU index.
 	if command -v nvidia-smi >/dev/null 2>&1; then \
 	  $(PY) -m pip install --quiet torch==2.13.0; \
 	else \
-	  $(PY) -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
-	    || $(PY) -m pip install --quiet torch==2.13.0; \
+	  $(PY) -m pip install --quiet "torch==2.13.0+cpu" 2>/dev/null \
+	    || $(PY) -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
 	fi
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
