@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -74,7 +74,6 @@ class StageSpec:
     config: type[StageConfig]
     func: Callable[..., Any]
     description: str = ""
-    outputs: tuple[str, ...] = field(default_factory=tuple)
 
     def cache_key(self, config: StageConfig, input_fingerprints: dict[str, str]) -> str:
         """Content key of one invocation: stage name + version + config + input fingerprints."""

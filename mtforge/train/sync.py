@@ -17,7 +17,6 @@ class ModuleSync:
     """Per-module process groups and the all-reduce of their gradients."""
 
     def __init__(self, holders: dict[str, list[int]], rank: int) -> None:
-        self.rank = rank
         self.groups: dict[str, object] = {}
         distributed = dist.is_available() and dist.is_initialized()
         # Every rank must create every group, in the same order, even those it is not part of.
