@@ -75,23 +75,24 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+def _set_env(key: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = value
+
+
 @contextlib.contextmanager
 def scoped_env(**values: str | None) -> Iterator[None]:
     """Set (or, for ``None``, remove) environment variables; restore them on exit."""
     saved = {key: os.environ.get(key) for key in values}
     try:
         for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            _set_env(key, value)
         yield
     finally:
         for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+            _set_env(key, value)
 
 
 @contextlib.contextmanager

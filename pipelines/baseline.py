@@ -93,23 +93,23 @@ def pipeline(
         The MLflow run id.
     """
     train_data = apply_stage(ingest(source=data, directions=directions, split=train_split,
-                                       fingerprint=train_fingerprint), "ingest").set_display_name("ingest-train")
+                                    fingerprint=train_fingerprint), "ingest").set_display_name("ingest-train")
     valid_data = apply_stage(ingest(source=data, directions=directions, split=valid_split,
-                                       fingerprint=valid_fingerprint), "ingest").set_display_name("ingest-valid")
+                                    fingerprint=valid_fingerprint), "ingest").set_display_name("ingest-valid")
     test_data = apply_stage(ingest(source=data, directions=directions, split=test_split,
-                                      fingerprint=test_fingerprint), "ingest").set_display_name("ingest-test")
+                                   fingerprint=test_fingerprint), "ingest").set_display_name("ingest-test")
     cleaned = apply_stage(clean(corpus=train_data.outputs["corpus"], min_tokens=min_tokens, max_tokens=max_tokens,
-                                   max_length_ratio=max_length_ratio), "clean")
+                                max_length_ratio=max_length_ratio), "clean")
     vocab = apply_stage(spm(corpus=cleaned.outputs["cleaned"], vocab_size=vocab_size), "spm")
     model = apply_stage(train(corpus=cleaned.outputs["cleaned"], valid=valid_data.outputs["corpus"],
-                                 vocab=vocab.outputs["vocab"], directions=directions, sharing=sharing,
-                                 d_model=d_model, ffn_dim=ffn_dim, encoder_layers=encoder_layers,
-                                 decoder_layers=decoder_layers, max_steps=max_steps, batch_tokens=batch_tokens,
-                                 lr=lr, warmup_steps=warmup_steps, nproc=nproc, seed=seed), "train")
+                              vocab=vocab.outputs["vocab"], directions=directions, sharing=sharing,
+                              d_model=d_model, ffn_dim=ffn_dim, encoder_layers=encoder_layers,
+                              decoder_layers=decoder_layers, max_steps=max_steps, batch_tokens=batch_tokens,
+                              lr=lr, warmup_steps=warmup_steps, nproc=nproc, seed=seed), "train")
     hyps = apply_stage(translate(model=model.outputs["model"], vocab=vocab.outputs["vocab"],
-                                    corpus=test_data.outputs["corpus"], beam_size=beam_size), "translate")
+                                 corpus=test_data.outputs["corpus"], beam_size=beam_size), "translate")
     scores = apply_stage(evaluate(translations=hyps.outputs["translations"],
-                                     references=test_data.outputs["corpus"]), "evaluate")
+                                  references=test_data.outputs["corpus"]), "evaluate")
     run = track(experiment=experiment, run_name=run_name, train_corpus=train_data.outputs["corpus"],
                 cleaned=cleaned.outputs["cleaned"], vocab=vocab.outputs["vocab"], model=model.outputs["model"],
                 translations=hyps.outputs["translations"], scores=scores.outputs["scores"])

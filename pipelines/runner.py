@@ -136,19 +136,23 @@ class _Progress(logging.Filter):
         self.names, self.total, self.echo = names, len(names), echo
         self.tasks: dict[str, TaskEvent] = {}
 
+    def _event(self, key: str, status: str = "running") -> TaskEvent:
+        """A new event for the task KFP calls ``key``, under its display name."""
+        return TaskEvent(self.names.get(key, key), status)
+
     def _done(self) -> int:
         return sum(t.status != "running" for t in self.tasks.values())
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = ANSI.sub("", record.getMessage())
         if m := self.CACHED.search(message):
-            task = self.tasks[m[1]] = TaskEvent(self.names.get(m[1], m[1]), "cached")
+            task = self.tasks[m[1]] = self._event(m[1], "cached")
             self.echo(f"[{self._done()}/{self.total}] {task.name}: cached")
         elif m := self.STARTED.search(message):
-            task = self.tasks[m[1]] = TaskEvent(self.names.get(m[1], m[1]))
+            task = self.tasks[m[1]] = self._event(m[1])
             self.echo(f"[{self._done()}/{self.total}] {task.name}: running")
         elif m := self.FINISHED.search(message):
-            task = self.tasks.setdefault(m[1], TaskEvent(self.names.get(m[1], m[1])))
+            task = self.tasks.get(m[1]) or self.tasks.setdefault(m[1], self._event(m[1]))
             task.seconds = time.monotonic() - task.started
             task.status = "executed" if m[2] == "SUCCESS" else "failed"
             self.echo(f"[{self._done()}/{self.total}] {task.name}: {task.status} in {task.seconds:.1f}s")

@@ -103,7 +103,7 @@ class Env:
 
     @property
     def device(self) -> torch.device:
-        """This rank's GPU when there is one (NCCL), else the CPU (gloo)."""
+        """This rank's GPU when there is one (NCCL; also made the current device), else the CPU (gloo)."""
         if torch.cuda.is_available():
             torch.cuda.set_device(self.local_rank)
             return torch.device("cuda", self.local_rank)
@@ -130,8 +130,9 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
     mine = plan[env.rank]
     held = sorted({m for a in mine for m in a.task.modules})
 
+    device = env.device
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(model_config(cfg, len(vocab)), tasks).to(env.device)
+    model = build_model(model_config(cfg, len(vocab)), tasks).to(device)
     units = model.named_units()
     optimizers = {m: torch.optim.Adam(units[m].parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9) for m in held}
     sync = ModuleSync(holders, env.rank)
@@ -194,7 +195,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
             opt.zero_grad(set_to_none=True)
         step_tokens, step_loss = 0, 0.0
         for a in mine:
-            batch = next(streams[a.task.name]).to(env.device)
+            batch = next(streams[a.task.name]).to(device)
             loss = task_loss(model, a.task, batch, cfg.label_smoothing)
             n = batch.target_tokens
             (loss / n).backward()
