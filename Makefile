@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 PIPELINE ?= baseline
 ARGS ?=
 MLFLOW_PORT ?= 5000
@@ -46,7 +47,11 @@ test-all: $(STAMP)
 compile: $(STAMP)
 	$(VENV)/bin/mtforge compile
 
-bench: $(STAMP)
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m benchmarks
 
 mlflow-ui: $(STAMP)

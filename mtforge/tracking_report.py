@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mtforge.stage import read_stage_record
 from mtforge.stages.evaluate import REPORT_FILE, SCORES_FILE, markdown_report
+from mtforge.stages.curate_merge import REPORT_FILE as CURATION_REPORT
 from mtforge.stages.spm import MODEL_FILE
 from mtforge.tracking import Score, log_pipeline_run
 
@@ -38,6 +39,9 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
         "scores": Path(stage_dirs.get("evaluate", "")) / SCORES_FILE,
     }
     found = {name: str(path) for name, path in wanted.items() if path.exists()}
+    for name, out_dir in stage_dirs.items():
+        if name != "evaluate" and (Path(out_dir) / CURATION_REPORT).exists():
+            found[f"reports/{name}"] = str(Path(out_dir) / CURATION_REPORT)
     if "translate" in stage_dirs:
         for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
             found[f"translations/{hyp.stem}"] = str(hyp)

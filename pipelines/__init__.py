@@ -13,11 +13,11 @@ from types import ModuleType
 
 from mtforge.errors import ConfigError
 
-NAMES = ("baseline",)
+NAMES = ("baseline", "curate-bitext", "curate-mono", "train-lid")
 
 
 def load(name: str) -> ModuleType:
     """The pipeline module ``name``; the error lists the known pipelines."""
     if name not in NAMES:
         raise ConfigError(f"unknown pipeline {name!r}; pipelines: {', '.join(NAMES)}")
-    return importlib.import_module(f"pipelines.{name}")
+    return importlib.import_module(f"pipelines.{name.replace('-', '_')}")

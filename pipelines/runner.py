@@ -113,6 +113,8 @@ def resolve_params(name: str, config: str | None = None, sets: list[str] | None 
     params = {}
     for key, (kfp_type, default, _) in inputs.items():
         value = given.get(key, default)
+        if kfp_type == "String" and isinstance(value, (dict, list)):
+            value = yaml.safe_dump(value, sort_keys=False)  # a config section given as YAML in a config file
         try:
             params[key] = KFP_TYPES.get(kfp_type, str)(value)
         except (TypeError, ValueError):
@@ -125,7 +127,11 @@ def resolve_params(name: str, config: str | None = None, sets: list[str] | None 
 
 
 class _Progress(logging.Filter):
-    """Watches kfp.local's log records to follow tasks (start, cache hit, finish)."""
+    """Watches kfp.local's log records to follow tasks (start, cache hit, finish).
+
+    A task inside a ``dsl.ParallelFor`` runs once per item under the same KFP name; each run
+    is a separate event, keyed ``<name>``, ``<name>#2``, ``<name>#3``, … in start order.
+    """
 
     STARTED = re.compile(r"Executing task '([^']+)'")
     CACHED = re.compile(r"Task '?([^' ]+)'? cache hit")
@@ -136,9 +142,17 @@ class _Progress(logging.Filter):
         self.names, self.total, self.echo = names, len(names), echo
         self.tasks: dict[str, TaskEvent] = {}
 
-    def _event(self, key: str, status: str = "running") -> TaskEvent:
-        """A new event for the task KFP calls ``key``, under its display name."""
-        return TaskEvent(self.names.get(key, key), status)
+    def _new(self, key: str, status: str = "running") -> TaskEvent:
+        """A new event for the task KFP calls ``key``, under its display name (numbered on repeats)."""
+        runs = sum(1 for k in self.tasks if k.partition("#")[0] == key)
+        suffix = f"#{runs + 1}" if runs else ""
+        task = self.tasks[key + suffix] = TaskEvent(self.names.get(key, key) + suffix, status)
+        return task
+
+    def _running(self, key: str) -> TaskEvent:
+        """The earliest still-running event of ``key`` (a new one if none is running)."""
+        running = [t for k, t in self.tasks.items() if k.partition("#")[0] == key and t.status == "running"]
+        return running[0] if running else self._new(key)
 
     def _done(self) -> int:
         return sum(t.status != "running" for t in self.tasks.values())
@@ -146,13 +160,13 @@ class _Progress(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = ANSI.sub("", record.getMessage())
         if m := self.CACHED.search(message):
-            task = self.tasks[m[1]] = self._event(m[1], "cached")
+            task = self._new(m[1], "cached")  # a cache hit is never logged as started
             self.echo(f"[{self._done()}/{self.total}] {task.name}: cached")
         elif m := self.STARTED.search(message):
-            task = self.tasks[m[1]] = self._event(m[1])
+            task = self._new(m[1])
             self.echo(f"[{self._done()}/{self.total}] {task.name}: running")
         elif m := self.FINISHED.search(message):
-            task = self.tasks.get(m[1]) or self.tasks.setdefault(m[1], self._event(m[1]))
+            task = self._running(m[1])
             task.seconds = time.monotonic() - task.started
             task.status = "executed" if m[2] == "SUCCESS" else "failed"
             self.echo(f"[{self._done()}/{self.total}] {task.name}: {task.status} in {task.seconds:.1f}s")
@@ -184,6 +198,17 @@ class _Tail:
         return "\n".join(text[starts[-1]:] if starts else text[-15:])
 
 
+def task_names(spec: Any) -> dict[str, str]:
+    """KFP task name → display name, for the pipeline's tasks and those inside its loops and
+    conditions (sub-DAGs), without the sub-DAG tasks themselves."""
+    names: dict[str, str] = {}
+    for dag in [spec.root.dag, *(c.dag for c in spec.components.values() if c.HasField("dag"))]:
+        for key, task in dag.tasks.items():
+            if not spec.components[task.component_ref.name].HasField("dag"):
+                names[key] = task.task_info.name or key
+    return names
+
+
 def init_local(state_dir: Path, caching: bool = True) -> None:
     """Point kfp.local at this project's state directory."""
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(state_dir / "kfp" / "outputs"),
@@ -195,8 +220,7 @@ def run_pipeline(name: str, params: dict[str, Any], state_dir: Path, *, caching:
     """Run pipeline ``name`` locally; raise :class:`StageFailedError` naming the failed task."""
     module = pipelines.load(name)
     init_local(state_dir, caching)
-    dag = module.pipeline.pipeline_spec.root.dag.tasks
-    progress = _Progress({key: task.task_info.name or key for key, task in dag.items()}, echo)
+    progress = _Progress(task_names(module.pipeline.pipeline_spec), echo)
     root = logging.getLogger()
     # kfp.local reports cache hits with logging.info outside its own logger context: lower the
     # level so the filter sees them, with a silent handler so logging.info does not basicConfig().

@@ -5,8 +5,8 @@ A corpus is a directory of Parquet shards plus ``manifest.json`` (see
 S3 or Hugging Face sources (see :mod:`mtforge.corpus.importers`).
 """
 
-from mtforge.corpus.exclusions import EXCLUSION_SCHEMA, EXCLUSIONS_NAME, ExclusionWriter
-from mtforge.corpus.format import SCHEMA, Corpus, CorpusWriter, conform
+from mtforge.corpus.exclusions import EXCLUSION_SCHEMA, EXCLUSIONS_NAME, ExclusionWriter, exclusion_schema
+from mtforge.corpus.format import KINDS, MONO_SCHEMA, SCHEMA, Corpus, CorpusWriter, conform, schema_for
 from mtforge.corpus.importers import FORMATS, fingerprint_source, import_corpus
 from mtforge.corpus.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest, ShardInfo
 
@@ -14,6 +14,8 @@ __all__ = [
     "EXCLUSIONS_NAME",
     "EXCLUSION_SCHEMA",
     "FORMATS",
+    "KINDS",
+    "MONO_SCHEMA",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
     "SCHEMA",
@@ -23,6 +25,8 @@ __all__ = [
     "Manifest",
     "ShardInfo",
     "conform",
+    "exclusion_schema",
+    "schema_for",
     "fingerprint_source",
     "import_corpus",
 ]

@@ -16,29 +16,46 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mtforge.corpus.format import SCHEMA, as_table
+from mtforge.corpus.format import as_table, schema_for
 
-#: Schema of the exclusions file: the corpus columns plus the drop ``reason``.
-EXCLUSION_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
+#: Columns an exclusions file adds to the corpus columns: the drop ``reason`` (the filter or
+#: check that dropped the row) and ``reason_score``, that filter's score (null when it has none).
+REASON_FIELDS = [pa.field("reason", pa.string()), pa.field("reason_score", pa.float64())]
 EXCLUSIONS_NAME = "exclusions.parquet"
 
 
+def exclusion_schema(kind: str = "bitext") -> pa.Schema:
+    """Schema of the exclusions file of a ``kind`` corpus: its columns plus :data:`REASON_FIELDS`."""
+    schema = schema_for(kind)
+    for field in REASON_FIELDS:
+        schema = schema.append(field)
+    return schema
+
+
+#: Schema of a bitext corpus's exclusions file.
+EXCLUSION_SCHEMA = exclusion_schema("bitext")
+
+
 class ExclusionWriter:
-    """Write dropped rows and their reasons to ``out_dir/exclusions.parquet``.
+    """Write dropped rows, their reasons and scores to ``out_dir/exclusions.parquet``.
 
     ::
 
         with ExclusionWriter(out_dir) as excluded:
             excluded.add(rows, "too_long")                  # one reason for all rows
-            excluded.add(table, reasons)                    # or one reason per row
+            excluded.add(table, reasons, scores)            # or one reason (and score) per row
         excluded.counts()                                   # {"too_long": 12, ...}
+
+    ``kind`` is the kind of corpus the rows come from (``bitext`` or ``mono``).
 
     The file is written under a temporary name and renamed on :meth:`close`, so it exists
     (possibly with zero rows) exactly when the step finished. Rows are buffered and written in
     row groups of up to ``flush_rows`` rows.
     """
 
-    def __init__(self, out_dir: str | os.PathLike[str], *, flush_rows: int = 50_000) -> None:
+    def __init__(self, out_dir: str | os.PathLike[str], *, flush_rows: int = 50_000, kind: str = "bitext") -> None:
+        self.kind = kind
+        self.schema = exclusion_schema(kind)
         self.path = Path(out_dir) / EXCLUSIONS_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".tmp")
@@ -46,7 +63,7 @@ class ExclusionWriter:
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self._counts: Counter[str] = Counter()
-        self._writer = pq.ParquetWriter(self._tmp, EXCLUSION_SCHEMA, compression="zstd")
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self._closed = False
 
     def __enter__(self) -> ExclusionWriter:
@@ -64,23 +81,31 @@ class ExclusionWriter:
         self,
         rows: pa.Table | pa.RecordBatch | Iterable[Mapping[str, Any]],
         reason: str | pa.Array | pa.ChunkedArray,
+        scores: pa.Array | pa.ChunkedArray | None = None,
     ) -> None:
         """Record ``rows`` as dropped for ``reason`` (one string, or one non-null string per
-        row). Rows are corpus rows (see :func:`~mtforge.corpus.format.conform`)."""
+        row), with the dropping filter's ``scores`` (one float or null per row; all null when
+        omitted). Rows are corpus rows of the writer's kind (see
+        :func:`~mtforge.corpus.format.conform`)."""
         if self._closed:
             raise RuntimeError(f"ExclusionWriter for {self.path} is closed")
-        table = as_table(rows)
+        table = as_table(rows, self.kind)
         if isinstance(reason, str):
             reasons = pa.repeat(pa.scalar(reason, pa.string()), table.num_rows)
         else:
             reasons = reason.cast(pa.string())
             if len(reasons) != table.num_rows or reasons.null_count:
                 raise ValueError(f"need one non-null reason per row: {table.num_rows} rows, {len(reasons)} reasons")
+        if scores is None:
+            scores = pa.nulls(table.num_rows, pa.float64())
+        elif len(scores) != table.num_rows:
+            raise ValueError(f"need one score per row: {table.num_rows} rows, {len(scores)} scores")
         if not table.num_rows:
             return
         for item in pc.value_counts(reasons).to_pylist():
             self._counts[item["values"]] += item["counts"]
-        self._buffer.append(table.append_column(EXCLUSION_SCHEMA.field("reason"), reasons))
+        table = table.append_column(REASON_FIELDS[0], reasons)
+        self._buffer.append(table.append_column(REASON_FIELDS[1], scores.cast(pa.float64())))
         self._buffered += table.num_rows
         if self._buffered >= self._flush_rows:
             self._flush()

@@ -8,6 +8,10 @@ Layout::
 
 A directory without ``manifest.json`` is not a corpus (for example a write that crashed).
 Language columns always hold FLORES-200 codes: :class:`CorpusWriter` normalises them.
+
+A corpus is of one of two kinds (``manifest.json`` says which): ``bitext`` rows are sentence
+pairs in :data:`SCHEMA`; ``mono`` rows are monolingual texts (documents or sentences) in
+:data:`MONO_SCHEMA`, as the monolingual curation pipeline reads and writes them.
 """
 
 from __future__ import annotations
@@ -45,15 +49,41 @@ SCHEMA = pa.schema(
         ("origin", pa.string()),
     ]
 )
-_REQUIRED = ("src", "tgt", "src_lang", "tgt_lang")
-_LANG_COLUMNS = ("src_lang", "tgt_lang")
+#: Arrow schema of a monolingual corpus row: a text (document or sentence) and its language.
+MONO_SCHEMA = pa.schema(
+    [
+        ("text", pa.string()),
+        ("lang", pa.string()),
+        ("score", pa.float32()),
+        ("origin", pa.string()),
+    ]
+)
+#: Corpus kinds and their row schema.
+KINDS: dict[str, pa.Schema] = {"bitext": SCHEMA, "mono": MONO_SCHEMA}
+_LANG_COLUMNS = {"bitext": ("src_lang", "tgt_lang"), "mono": ("lang",)}
+_REQUIRED = {"bitext": ("src", "tgt", "src_lang", "tgt_lang"), "mono": ("text", "lang")}
 _ROWS_PER_CHUNK = 10_000
 _SHARD_PREFIX = "part-"
 
 
-def _same_columns(schema: pa.Schema) -> bool:
-    """True when ``schema`` has SCHEMA's column names and types (metadata ignored)."""
-    return [(f.name, f.type) for f in schema] == [(f.name, f.type) for f in SCHEMA]
+def schema_for(kind: str) -> pa.Schema:
+    """The row schema of corpus ``kind`` (``bitext`` or ``mono``)."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise CorpusFormatError(f"unknown corpus kind {kind!r}; kinds: {', '.join(KINDS)}") from None
+
+
+def _same_columns(schema: pa.Schema, expected: pa.Schema) -> bool:
+    """True when ``schema`` has ``expected``'s column names and types (metadata ignored)."""
+    return [(f.name, f.type) for f in schema] == [(f.name, f.type) for f in expected]
+
+
+def group_keys(table: pa.Table | pa.RecordBatch, kind: str = "bitext") -> pa.Array:
+    """Per row, the key its manifest counts it under: ``"src-tgt"`` (bitext) or the language (mono)."""
+    if kind == "mono":
+        return table["lang"]
+    return pc.binary_join_element_wise(table["src_lang"], table["tgt_lang"], "-")
 
 
 def _normalise_languages(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -70,26 +100,28 @@ def _normalise_languages(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     return pc.take(pa.array(canonical, pa.string()), pc.index_in(column, value_set=distinct))
 
 
-def conform(data: pa.Table | pa.RecordBatch) -> pa.Table:
-    """Return ``data`` as a table in :data:`SCHEMA`.
+def conform(data: pa.Table | pa.RecordBatch, kind: str = "bitext") -> pa.Table:
+    """Return ``data`` as a table in the schema of corpus ``kind``.
 
-    ``src``, ``tgt``, ``src_lang`` and ``tgt_lang`` are required and may not be null;
-    ``score`` defaults to null and ``origin`` to ``""``. Language codes are normalised to
-    FLORES-200 style. Raises :class:`CorpusFormatError` naming missing, unexpected or null
-    columns, and :class:`UnknownLanguageError` for an unknown language code.
+    Bitext: ``src``, ``tgt``, ``src_lang`` and ``tgt_lang`` are required (mono: ``text`` and
+    ``lang``) and may not be null; ``score`` defaults to null and ``origin`` to ``""``.
+    Language codes are normalised to FLORES-200 style. Raises :class:`CorpusFormatError`
+    naming missing, unexpected or null columns, and :class:`UnknownLanguageError` for an
+    unknown language code.
     """
+    schema = schema_for(kind)
     table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
     names = set(table.column_names)
-    missing = [c for c in _REQUIRED if c not in names]
-    unexpected = sorted(names - set(SCHEMA.names))
+    missing = [c for c in _REQUIRED[kind] if c not in names]
+    unexpected = sorted(names - set(schema.names))
     if missing or unexpected:
         raise CorpusFormatError(
-            f"rows do not match the corpus schema: missing column(s) {missing}, "
-            f"unexpected column(s) {unexpected}; corpus columns are {SCHEMA.names}"
+            f"rows do not match the {kind} corpus schema: missing column(s) {missing}, "
+            f"unexpected column(s) {unexpected}; {kind} corpus columns are {schema.names}"
         )
     n = table.num_rows
     columns: dict[str, Any] = {}
-    for field in SCHEMA:
+    for field in schema:
         if field.name in names:
             try:
                 columns[field.name] = table[field.name].cast(field.type)
@@ -99,28 +131,28 @@ def conform(data: pa.Table | pa.RecordBatch) -> pa.Table:
             columns["score"] = pa.nulls(n, pa.float32())
         else:
             columns["origin"] = pa.repeat(pa.scalar("", pa.string()), n)
-    for name in (*_REQUIRED, "origin"):
+    for name in (*_REQUIRED[kind], "origin"):
         if columns[name].null_count:
             first = pc.index(pc.is_null(columns[name]), True).as_py()
             raise CorpusFormatError(f"column {name!r} is null in row {first} of the rows written")
-    for name in _LANG_COLUMNS:
+    for name in _LANG_COLUMNS[kind]:
         columns[name] = _normalise_languages(columns[name], name)
-    return pa.table(columns, schema=SCHEMA)
+    return pa.table(columns, schema=schema)
 
 
-def _rows_to_tables(rows: Iterable[Mapping[str, Any]]) -> Iterator[pa.Table]:
+def _rows_to_tables(rows: Iterable[Mapping[str, Any]], kind: str) -> Iterator[pa.Table]:
     """Turn an iterable of row dicts into conformed tables of at most ``_ROWS_PER_CHUNK`` rows."""
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, _ROWS_PER_CHUNK)):
-        yield conform(pa.Table.from_pylist(chunk))
+        yield conform(pa.Table.from_pylist(chunk), kind)
 
 
-def as_table(rows: Iterable[Mapping[str, Any]] | pa.Table | pa.RecordBatch) -> pa.Table:
+def as_table(rows: Iterable[Mapping[str, Any]] | pa.Table | pa.RecordBatch, kind: str = "bitext") -> pa.Table:
     """Row dicts, a table or a record batch as one conformed table (see :func:`conform`)."""
     if isinstance(rows, (pa.Table, pa.RecordBatch)):
-        return conform(rows)
-    tables = list(_rows_to_tables(rows))
-    return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        return conform(rows, kind)
+    tables = list(_rows_to_tables(rows, kind))
+    return pa.concat_tables(tables) if tables else schema_for(kind).empty_table()
 
 
 class Corpus:
@@ -203,6 +235,16 @@ class Corpus:
         return self.manifest.rows
 
     @property
+    def kind(self) -> str:
+        """``bitext`` or ``mono``."""
+        return self.manifest.kind
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The row schema of this corpus's kind."""
+        return schema_for(self.kind)
+
+    @property
     def content_hash(self) -> str:
         """The manifest's content hash (see :func:`~mtforge.corpus.manifest.content_hash`)."""
         return self.manifest.content_hash
@@ -213,39 +255,49 @@ class Corpus:
         return [self.path / s.file for s in self.manifest.shards]
 
     def directions(self) -> list[tuple[str, str]]:
-        """The (src_lang, tgt_lang) directions present, sorted."""
+        """The (src_lang, tgt_lang) directions present, sorted (bitext only)."""
+        if self.kind != "bitext":
+            raise CorpusFormatError(f"{self.path} is a {self.kind} corpus: it has languages, not directions")
         return [(src, tgt) for src, _, tgt in (key.partition("-") for key in sorted(self.manifest.directions))]
 
+    def languages(self) -> list[str]:
+        """The languages present (both sides of a bitext), sorted."""
+        if self.kind == "mono":
+            return sorted(self.manifest.directions)
+        return sorted({lang for direction in self.directions() for lang in direction})
+
     def iter_batches(self, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
-        """Yield the rows in order as record batches of at most ``batch_rows`` rows in
-        :data:`SCHEMA`; a shard that is not a Parquet file in that schema raises
+        """Yield the rows in order as record batches of at most ``batch_rows`` rows in the
+        corpus's schema; a shard that is not a Parquet file in that schema raises
         :class:`CorpusFormatError` naming it."""
         for path in self.shard_paths:
             try:
                 shard = pq.ParquetFile(path)
-                if not _same_columns(shard.schema_arrow):
+                if not _same_columns(shard.schema_arrow, self.schema):
                     raise CorpusFormatError(
-                        f"{path}: columns {shard.schema_arrow} differ from the corpus schema {SCHEMA}"
+                        f"{path}: columns {shard.schema_arrow} differ from the {self.kind} corpus schema {self.schema}"
                     )
                 yield from shard.iter_batches(batch_size=batch_rows)
             except pa.ArrowException as exc:
                 raise CorpusFormatError(f"{path}: unreadable Parquet shard: {exc}") from None
 
     def iter_rows(self) -> Iterator[dict[str, Any]]:
-        """Yield the rows in order as dicts with the :data:`SCHEMA` keys."""
+        """Yield the rows in order as dicts with the schema's keys."""
         for batch in self.iter_batches():
             yield from batch.to_pylist()
 
     def to_table(self) -> pa.Table:
         """All rows as one table (loads the whole corpus into memory)."""
-        return pa.Table.from_batches(list(self.iter_batches()), schema=SCHEMA)
+        return pa.Table.from_batches(list(self.iter_batches()), schema=self.schema)
 
     def __repr__(self) -> str:
-        return f"Corpus({str(self.path)!r}, rows={self.rows}, directions={sorted(self.manifest.directions)})"
+        groups = "languages" if self.kind == "mono" else "directions"
+        return f"Corpus({str(self.path)!r}, kind={self.kind!r}, rows={self.rows}, {groups}={sorted(self.manifest.directions)})"
 
 
 class CorpusWriter:
-    """Write a corpus to ``out_dir`` in shards of ``shard_rows`` rows.
+    """Write a corpus of ``kind`` (``bitext`` or ``mono``) to ``out_dir`` in shards of
+    ``shard_rows`` rows.
 
     Use as a context manager::
 
@@ -266,9 +318,12 @@ class CorpusWriter:
         shard_rows: int = 200_000,
         *,
         meta: Mapping[str, Any] | None = None,
+        kind: str = "bitext",
     ) -> None:
         if shard_rows < 1:
             raise ValueError(f"shard_rows must be positive, got {shard_rows}")
+        schema_for(kind)
+        self.kind = kind
         self.path = Path(out_dir)
         self.shard_rows = shard_rows
         self.meta = dict(meta or {})
@@ -308,12 +363,12 @@ class CorpusWriter:
         as they fill, so memory stays bounded by ``shard_rows``."""
         if self._closed:
             raise RuntimeError(f"CorpusWriter for {self.path} is closed")
-        tables = [conform(rows)] if isinstance(rows, (pa.Table, pa.RecordBatch)) else _rows_to_tables(rows)
+        tables = ([conform(rows, self.kind)] if isinstance(rows, (pa.Table, pa.RecordBatch))
+                  else _rows_to_tables(rows, self.kind))
         for table in tables:
             if not table.num_rows:
                 continue
-            keys = pc.binary_join_element_wise(table["src_lang"], table["tgt_lang"], "-")
-            for item in pc.value_counts(keys).to_pylist():
+            for item in pc.value_counts(group_keys(table, self.kind)).to_pylist():
                 self._directions[item["values"]] = self._directions.get(item["values"], 0) + item["counts"]
             self._buffer.append(table)
             self._buffered += table.num_rows
@@ -341,6 +396,7 @@ class CorpusWriter:
         if self._buffered:
             self._flush(self._buffered)
         manifest = Manifest(
+            kind=self.kind,
             rows=sum(s.rows for s in self._shards),
             shards=self._shards,
             directions=dict(sorted(self._directions.items())),

@@ -45,14 +45,16 @@ class Manifest(BaseModel):
     """``manifest.json`` of a corpus directory; written last, so its presence marks a
     finished corpus.
 
-    ``directions`` maps ``"src-tgt"`` (FLORES-200 codes) to its row count; ``meta`` is free
-    provenance (source, stage config, …) and is not part of ``content_hash``.
+    ``kind`` is ``bitext`` (sentence pairs) or ``mono`` (monolingual texts). ``directions``
+    maps ``"src-tgt"`` (bitext) or the language (mono; FLORES-200 codes) to its row count;
+    ``meta`` is free provenance (source, stage config, …) and is not part of ``content_hash``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal["mtforge-corpus"] = "mtforge-corpus"
     format_version: Literal[1] = FORMAT_VERSION
+    kind: Literal["bitext", "mono"] = "bitext"
     rows: int = Field(ge=0)
     shards: list[ShardInfo]
     directions: dict[str, int]

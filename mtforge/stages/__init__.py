@@ -1,3 +1,13 @@
 """Stage implementations; importing this package registers every stage in ``mtforge.stage.STAGES``."""
 
-from mtforge.stages import clean, evaluate, ingest, spm, train, translate  # noqa: F401
+from mtforge.stages import (  # noqa: F401
+    clean,
+    curate_bitext,
+    curate_mono,
+    evaluate,
+    ingest,
+    spm,
+    train,
+    train_lid,
+    translate,
+)

@@ -45,3 +45,22 @@ def test_failed_step_leaves_no_file(tmp_path: Path) -> None:
 def test_one_reason_per_row_is_required(tmp_path: Path) -> None:
     with ExclusionWriter(tmp_path) as excluded, pytest.raises(ValueError, match="2 rows, 1 reasons"):
         excluded.add([ROW, ROW], pa.array(["empty"]))
+
+
+def test_scores_are_kept_per_row_and_mono_rows_have_their_own_schema(tmp_path: Path) -> None:
+    with ExclusionWriter(tmp_path / "bitext") as excluded:
+        excluded.add([ROW, ROW], pa.array(["language_id", "length"]), pa.array([0.12, None]))
+    table = pq.read_table(tmp_path / "bitext" / EXCLUSIONS_NAME)
+    assert table.column("reason_score").to_pylist() == [0.12, None]
+
+    with ExclusionWriter(tmp_path / "mono", kind="mono") as excluded:
+        excluded.add([{"text": "ciao", "lang": "it", "origin": "a.txt:3"}], "lid_mismatch", pa.array([0.4]))
+    mono = pq.read_table(tmp_path / "mono" / EXCLUSIONS_NAME)
+    assert mono.schema.names == ["text", "lang", "score", "origin", "reason", "reason_score"]
+    assert mono.to_pylist()[0] == {"text": "ciao", "lang": "ita_Latn", "score": None, "origin": "a.txt:3",
+                                   "reason": "lid_mismatch", "reason_score": 0.4}
+
+
+def test_a_score_count_that_does_not_match_the_rows_is_refused(tmp_path: Path) -> None:
+    with ExclusionWriter(tmp_path) as excluded, pytest.raises(ValueError, match="one score per row"):
+        excluded.add([ROW, ROW], "length", pa.array([1.0]))

@@ -183,3 +183,22 @@ def test_rows_missing_a_column_or_with_extra_ones_are_refused(tmp_path: Path) ->
     with pytest.raises(UnknownLanguageError, match="column 'tgt_lang': unknown language code 'xx'"):
         write(tmp_path / "d", rows(1, tgt_lang="xx"))
     assert not Corpus.is_corpus(tmp_path / "d")
+
+
+def test_a_mono_corpus_counts_languages_and_round_trips(tmp_path: Path) -> None:
+    rows = [{"text": "Hello there.", "lang": "en"}, {"text": "Hallo.", "lang": "deu_Latn"},
+            {"text": "Bye.", "lang": "eng"}]
+    with CorpusWriter(tmp_path, kind="mono") as writer:
+        writer.write(rows)
+    corpus = Corpus.open(tmp_path, verify=True)
+    assert corpus.kind == "mono"
+    assert corpus.manifest.directions == {"deu_Latn": 1, "eng_Latn": 2}
+    assert corpus.languages() == ["deu_Latn", "eng_Latn"]
+    assert [r["text"] for r in corpus.iter_rows()] == ["Hello there.", "Hallo.", "Bye."]
+    with pytest.raises(CorpusFormatError, match="mono corpus"):
+        corpus.directions()
+
+
+def test_bitext_rows_are_refused_by_a_mono_writer(tmp_path: Path) -> None:
+    with pytest.raises(CorpusFormatError, match="mono corpus schema"), CorpusWriter(tmp_path, kind="mono") as w:
+        w.write([{"src": "a", "tgt": "b", "src_lang": "en", "tgt_lang": "de"}])
