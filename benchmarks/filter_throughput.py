@@ -203,15 +203,21 @@ def compare_lid(pairs: list[Pair]) -> dict[str, Any]:
         theirs[rows] = decisions
         opus_seconds += seconds
     distinct = len({text for pair in texts for text in pair})
+    empty_side = np.array([not s or not t for s, t in texts])
     return {"pairs": len(pairs), "distinct_texts": distinct,
             "ours_pairs_per_s": len(pairs) / ours_seconds, "opus_pairs_per_s": len(pairs) / opus_seconds,
             "ratio": opus_seconds / ours_seconds, "rejected_ours": int((~ours_kept).sum()),
             "rejected_opus": int((~theirs).sum()), "differ": int((ours_kept != theirs).sum()),
-            "differ_with_an_empty_side": int(((ours_kept != theirs) & np.array([not s or not t for s, t in texts])).sum())}
+            "differ_with_an_empty_side": int(((ours_kept != theirs) & empty_side).sum())}
 
 
 def run(settings: Settings, mode: str = "custom") -> Result:
-    """Measure (see the module docstring)."""
+    """Measure (see the module docstring). Raises ``ModuleNotFoundError`` saying how to install
+    OpusFilter when it is absent."""
+    try:
+        import opusfilter  # noqa: F401
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(f"{NAME} compares with OpusFilter: pip install opusfilter==3.3.1") from None
     machine = machine_info()
     logging.getLogger("opusfilter").setLevel(logging.ERROR)
     pairs = build_pairs(settings)
@@ -247,7 +253,8 @@ def run(settings: Settings, mode: str = "custom") -> Result:
         ("language_id: mtforge ÷ OpusFilter", f"{lid['ratio']:.1f}×"),
         ("language_id: decisions that differ (empty side)", f"{lid['differ']} ({lid['differ_with_an_empty_side']})"),
     ]
-    details = {"shared_filters": [{"mtforge": name, "opusfilter": cls, "arguments": args} for name, cls, args in SHARED],
+    details = {"shared_filters": [{"mtforge": name, "opusfilter": cls, "arguments": args}
+                                  for name, cls, args in SHARED],
                "timing": "mtforge: best of `repeats` after an untimed run; OpusFilter: one run"}
     return Result(NAME, DESCRIPTION, mode, asdict(settings), metrics, table_rows, machine, details)
 

@@ -8,7 +8,8 @@ from components.image import IMAGE
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def track_stage(experiment: str, run_name: str, stage: str, output: Input[Artifact]) -> str:
-    """Log one MLflow run: the stage's config (params), stats (metrics) and report (artifact).
+    """Log one MLflow run: the stage's config (params), stats (metrics), report (artifact) and
+    where its output is (tag mtforge.output).
 
     Args:
         experiment: MLflow experiment name.
@@ -21,5 +22,6 @@ def track_stage(experiment: str, run_name: str, stage: str, output: Input[Artifa
     """
     from mtforge.tracking_report import log_stage_outputs
 
-    run_id, _ = log_stage_outputs(experiment=experiment, run_name=run_name, stage_dirs={stage: output.path})
+    run_id, _ = log_stage_outputs(experiment=experiment, run_name=run_name, stage_dirs={stage: output.path},
+                                  tags={"mtforge.output": output.uri})
     return run_id

@@ -41,20 +41,35 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def print_scores(console, run_id: str) -> None:
-    """The BLEU/chrF++ table of an MLflow run."""
+    """What an MLflow run measured: the BLEU/chrF++ table of a training run, or the kept and
+    excluded counts of a curation run (``curate.*``)."""
     from mlflow.tracking import MlflowClient
     from rich.table import Table
 
     from mtforge.tracking import tracking_uri
 
-    metrics = MlflowClient(tracking_uri()).get_run(run_id).data.metrics
+    run = MlflowClient(tracking_uri()).get_run(run_id)
+    metrics = run.data.metrics
     directions = sorted(k.removeprefix("bleu.") for k in metrics if k.startswith("bleu."))
-    table = Table(title="test scores (sacrebleu)")
-    for column in ("direction", "BLEU", "chrF++"):
-        table.add_column(column)
-    for d in directions:
-        table.add_row(d, f"{metrics[f'bleu.{d}']:.2f}", f"{metrics.get(f'chrf.{d}', float('nan')):.2f}")
-    console.print(table)
+    if directions:
+        table = Table(title="test scores (sacrebleu)")
+        for column in ("direction", "BLEU", "chrF++"):
+            table.add_column(column)
+        for d in directions:
+            table.add_row(d, f"{metrics[f'bleu.{d}']:.2f}", f"{metrics.get(f'chrf.{d}', float('nan')):.2f}")
+        console.print(table)
+    elif "curate.rows_in" in metrics:
+        table = Table(title=f"curation: {metrics['curate.rows_in']:,.0f} lines in, "
+                            f"{metrics['curate.rows_out']:,.0f} kept")
+        table.add_column("excluded by")
+        table.add_column("rows", justify="right")
+        reasons = {k.removeprefix("curate.excluded."): v for k, v in metrics.items()
+                   if k.startswith("curate.excluded.") and k.count(".") == 2}
+        for reason, rows in sorted(reasons.items(), key=lambda item: -item[1]):
+            table.add_row(reason, f"{rows:,.0f}")
+        console.print(table)
+    if "mtforge.output" in run.data.tags:
+        console.print(f"output: [bold]{run.data.tags['mtforge.output']}[/]")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 A pipeline module defines ``pipeline`` (the ``@dsl.pipeline`` function, every parameter
 with a default and a description), and may define ``FINGERPRINTS`` (fingerprint parameter →
-(source parameter, split parameter)) that ``mtforge run`` fills with content hashes, and
+(source parameter, split parameter[, replacing parameter])) that ``mtforge run`` fills with content hashes, and
 ``local_defaults()`` (parameter values that only make sense on this machine).
 """
 

@@ -14,9 +14,10 @@ from components.train import train
 from components.translate import translate
 from pipelines.resources import apply_stage
 
-#: fingerprint parameter → (source parameter, split parameter); ``mtforge run`` fills them.
+#: fingerprint parameter → (source parameter, split parameter[, parameter that replaces both
+#: when set]); ``mtforge run`` fills them.
 FINGERPRINTS = {
-    "train_fingerprint": ("data", "train_split"),
+    "train_fingerprint": ("data", "train_split", "train_corpus"),
     "valid_fingerprint": ("data", "valid_split"),
     "test_fingerprint": ("data", "test_split"),
 }
@@ -37,6 +38,7 @@ def pipeline(
     train_split: str = "train",
     valid_split: str = "val",
     test_split: str = "test_2016_flickr",
+    train_corpus: str = "",
     train_fingerprint: str = "",
     valid_fingerprint: str = "",
     test_fingerprint: str = "",
@@ -67,6 +69,7 @@ def pipeline(
         train_split: Split used for training.
         valid_split: Split used for validation loss.
         test_split: Split translated and scored.
+        train_corpus: Train on this corpus instead of data's train split, e.g. curate-bitext's curated output (an mtforge corpus directory or s3:// URI). Empty: use data.
         train_fingerprint: Content hash of the training split; `mtforge run` fills it so the cache follows content. Leave empty in the UI.
         valid_fingerprint: Content hash of the validation split (filled by `mtforge run`).
         test_fingerprint: Content hash of the test split (filled by `mtforge run`).
@@ -92,12 +95,12 @@ def pipeline(
     Returns:
         The MLflow run id.
     """
-    train_data = apply_stage(ingest(source=data, directions=directions, split=train_split,
-                                    fingerprint=train_fingerprint), "ingest").set_display_name("ingest-train")
-    valid_data = apply_stage(ingest(source=data, directions=directions, split=valid_split,
-                                    fingerprint=valid_fingerprint), "ingest").set_display_name("ingest-valid")
-    test_data = apply_stage(ingest(source=data, directions=directions, split=test_split,
-                                   fingerprint=test_fingerprint), "ingest").set_display_name("ingest-test")
+    train_data = apply_stage(ingest(source=data, directions=directions, split=train_split, fingerprint=train_fingerprint,
+                                    replace_with=train_corpus), "ingest").set_display_name("ingest-train")
+    valid_data = apply_stage(ingest(source=data, directions=directions, split=valid_split, fingerprint=valid_fingerprint,
+                                    replace_with=""), "ingest").set_display_name("ingest-valid")
+    test_data = apply_stage(ingest(source=data, directions=directions, split=test_split, fingerprint=test_fingerprint,
+                                   replace_with=""), "ingest").set_display_name("ingest-test")
     cleaned = apply_stage(clean(corpus=train_data.outputs["corpus"], min_tokens=min_tokens, max_tokens=max_tokens,
                                 max_length_ratio=max_length_ratio), "clean")
     vocab = apply_stage(spm(corpus=cleaned.outputs["cleaned"], vocab_size=vocab_size), "spm")

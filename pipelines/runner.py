@@ -120,8 +120,12 @@ def resolve_params(name: str, config: str | None = None, sets: list[str] | None 
         except (TypeError, ValueError):
             raise ConfigError(f"parameter {key!r} of pipeline {name!r} expects {kfp_type}, got {value!r}") from None
     if fingerprint:
-        for key, (source_key, split_key) in getattr(module, "FINGERPRINTS", {}).items():
-            if not given.get(key):
+        for key, (source_key, split_key, *replacement) in getattr(module, "FINGERPRINTS", {}).items():
+            if given.get(key):
+                continue
+            if replacement and params[replacement[0]]:
+                params[key] = fingerprint_source(params[replacement[0]])
+            else:
                 params[key] = fingerprint_source(params[source_key], params[split_key] or None)
     return params
 
@@ -137,9 +141,11 @@ class _Progress(logging.Filter):
     CACHED = re.compile(r"Task '?([^' ]+)'? cache hit")
     FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 
-    def __init__(self, names: dict[str, str], echo: Callable[[str], None]) -> None:
+    def __init__(self, names: dict[str, str], echo: Callable[[str], None], *, loops: bool = False) -> None:
         super().__init__()
-        self.names, self.total, self.echo = names, len(names), echo
+        self.names, self.echo = names, echo
+        # With loops the number of task runs is known only at run time: "[done/tasks+]".
+        self.total = f"{len(names)}+" if loops else str(len(names))
         self.tasks: dict[str, TaskEvent] = {}
 
     def _new(self, key: str, status: str = "running") -> TaskEvent:
@@ -220,7 +226,8 @@ def run_pipeline(name: str, params: dict[str, Any], state_dir: Path, *, caching:
     """Run pipeline ``name`` locally; raise :class:`StageFailedError` naming the failed task."""
     module = pipelines.load(name)
     init_local(state_dir, caching)
-    progress = _Progress(task_names(module.pipeline.pipeline_spec), echo)
+    spec = module.pipeline.pipeline_spec
+    progress = _Progress(task_names(spec), echo, loops=any(c.HasField("dag") for c in spec.components.values()))
     root = logging.getLogger()
     # kfp.local reports cache hits with logging.info outside its own logger context: lower the
     # level so the filter sees them, with a silent handler so logging.info does not basicConfig().

@@ -36,6 +36,8 @@ DEFAULT_FILTERS: list[dict[str, dict[str, Any]]] = [
     {"length_ratio": {"threshold": 3, "unit": "auto"}},
     {"identical": {}},
     {"html_tag": {}},
+    {"url_email": {}},
+    {"encoding": {}},
     {"long_word": {"threshold": 40, "skip_unspaced": True}},
     {"alphabet_ratio": {"threshold": 0.5, "exclude_whitespace": True}},
     {"character_score": {"threshold": 0.5}},
@@ -142,7 +144,8 @@ class FilterChain:
 
 def default_chain() -> FilterChain:
     """A chain for general MT bitext, :data:`DEFAULT_FILTERS`: length (1-150) and length
-    ratio (< 3) in script-aware units, identical sides, HTML, words of 40+ characters,
+    ratio (< 3) in script-aware units, identical sides, HTML, URLs and e-mail addresses,
+    mojibake, words of 40+ characters,
     symbol-heavy sides (< 50% alphabetic) and off-script sides (< 50% in the language's
     script), repetitions, terminal punctuation mismatches, then py3langid language
     identification. On FLORES-200 dev (English against 27 languages) it keeps 99.5% of the

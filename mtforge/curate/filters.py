@@ -169,9 +169,9 @@ class Side:
         return self.sums((self.flags & flag) != 0)
 
     @cached_property
-    def _words(self) -> tuple[np.ndarray, np.ndarray]:
-        """(text index, length) of every word: a maximal run of non-``isspace`` characters,
-        as ``str.split()`` finds them."""
+    def _word_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per codepoint: (first, last) character of a word — a maximal run of
+        non-``isspace`` characters within a text, as ``str.split()`` finds them."""
         word = (self.flags & SPACE) == 0
         nonempty = self.lengths > 0
         text_first, text_last = self.offsets[:-1][nonempty], self.offsets[1:][nonempty] - 1
@@ -180,19 +180,19 @@ class Side:
         first[text_first] = word[text_first]
         last[:-1] &= ~word[1:]
         last[text_last] = word[text_last]
-        starts, ends = np.flatnonzero(first), np.flatnonzero(last)
-        return np.searchsorted(self.offsets, starts, "right") - 1, ends - starts + 1
+        return first, last
 
     @cached_property
     def word_counts(self) -> np.ndarray:
         """Words per text (``len(text.split())``), int64."""
-        return np.bincount(self._words[0], minlength=len(self)).astype(np.int64)
+        return self.sums(self._word_bounds[0])
 
     @cached_property
     def longest_words(self) -> np.ndarray:
         """Characters of the longest word per text (0 without words), int64."""
+        starts, ends = (np.flatnonzero(bounds) for bounds in self._word_bounds)
         longest = np.zeros(len(self), np.int64)
-        np.maximum.at(longest, *self._words)
+        np.maximum.at(longest, np.searchsorted(self.offsets, starts, "right") - 1, ends - starts + 1)
         return longest
 
     @cached_property
@@ -629,8 +629,8 @@ class RepetitionFilter(BitextFilter):
 
     Repetitions are found with OpusFilter's expression ``(\\S.{min-1,max}?)(?: *\\1){threshold,}``
     on each side; score: the higher of the sides' repetition counts of the first such match
-    (0 without one, so never between 0 and ``threshold``). Only texts that a numpy pre-check over all texts finds able to match
-    (:func:`_has_power`) are searched.
+    (0 without one, so never between 0 and ``threshold``). Only texts that a numpy pre-check
+    over all texts finds able to match (:func:`_has_power`) are searched.
     """
 
     name = "repetition"
@@ -847,6 +847,25 @@ class UrlEmailFilter(BitextFilter):
 
     def _score(self, pairs: Pairs) -> np.ndarray:
         return _matching_sides(pairs, URL_OR_EMAIL)
+
+    def accept(self, scores: np.ndarray) -> np.ndarray:
+        return scores == 0
+
+
+#: What :class:`EncodingFilter` rejects: UTF-8 bytes read as Latin-1/cp1252 (``Ã©``, ``Ã¤``,
+#: ``â€™``, an ``Ã`` before a non-letter once C1 controls are stripped) and U+FFFD.
+MOJIBAKE = r"[\x{00C2}\x{00C3}][\x{0080}-\x{00BF}]|\x{00C3}(?:[^\p{Lu}]|$)|\x{00E2}\x{20AC}|\x{FFFD}"
+
+
+class EncodingFilter(BitextFilter):
+    """No mojibake or replacement characters (bicleaner-hardrules ``c_no_bad_encoding``):
+    :data:`MOJIBAKE`. Score: how many sides show it (0, 1, 2); accepted when none does.
+    Capital ``Ã`` before a letter (Portuguese ``SÃO``) passes."""
+
+    name = "encoding"
+
+    def _score(self, pairs: Pairs) -> np.ndarray:
+        return _matching_sides(pairs, MOJIBAKE)
 
     def accept(self, scores: np.ndarray) -> np.ndarray:
         return scores == 0

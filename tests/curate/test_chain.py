@@ -17,7 +17,8 @@ from mtforge.errors import ConfigError, InputNotFoundError
 EN, DE = "eng_Latn", "deu_Latn"
 
 PAIRS = [
-    ("Two young guys with shaggy hair look at their hands.", "Zwei junge Männer mit zotteligem Haar betrachten ihre Hände."),
+    ("Two young guys with shaggy hair look at their hands.",
+     "Zwei junge Männer mit zotteligem Haar betrachten ihre Hände."),
     ("", "Ein Hund."),  # length (min 1 word)
     ("<b>Sale</b> today", "<b>Verkauf</b> heute"),  # html_tag
     ("A dog.", "Ein großer brauner Hund rennt über eine grüne Wiese im Park."),  # length_ratio
@@ -95,7 +96,9 @@ def test_repeated_filters_get_numbered_labels() -> None:
 
 def test_yaml_config(tmp_path: Path) -> None:
     path = tmp_path / "chain.yaml"
-    path.write_text("filters:\n  - length: {min: 1, max: 150, unit: word}\n  - length_ratio: {threshold: 3, unit: char}\n"
+    path.write_text("filters:\n"
+                    "  - length: {min: 1, max: 150, unit: word}\n"
+                    "  - length_ratio: {threshold: 3, unit: char}\n"
                     "  - identical\n")
     chain = FilterChain.from_config(path)
     assert chain.labels == ("length", "length_ratio", "identical")

@@ -25,7 +25,6 @@ from mtforge.curate.filters import (
     LengthRatioFilter,
     LongWordFilter,
     NonZeroNumeralsFilter,
-    Pairs,
     RegexpFilter,
     RepetitionFilter,
     TerminalPunctuationFilter,
@@ -313,7 +312,7 @@ def test_unknown_filters_and_parameters_are_config_errors() -> None:
 def test_the_registry_has_every_filter_the_docs_list() -> None:
     assert set(FILTERS) == {"length", "length_ratio", "long_word", "alphabet_ratio", "character_score",
                             "language_id", "terminal_punctuation", "non_zero_numerals", "repetition",
-                            "html_tag", "identical", "url_email", "regexp"}
+                            "html_tag", "identical", "url_email", "encoding", "regexp"}
     docs = (Path(__file__).resolve().parents[2] / "docs" / "filters.md").read_text(encoding="utf-8")
     assert all(f"`{name}`" in docs for name in FILTERS)
 
@@ -381,6 +380,10 @@ def multi30k_pairs(shared_data: Path) -> list[tuple[str, str, str, str]]:
     return out + [(s, t, EN, DE) for s, t in NOISY]
 
 
+def as_table(rows: list[tuple[str, str, str, str]]) -> pa.Table:
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(("src", "tgt", "src_lang", "tgt_lang"))})
+
+
 def shared_filters(opus) -> list[tuple[object, object]]:
     """(OpusFilter filter, ours) with the same settings: defaults, then non-default ones."""
     return [
@@ -414,8 +417,7 @@ def opus_decisions(filt, pairs: list[tuple[str, str]]) -> list[bool]:
 
 
 def test_same_decisions_as_opusfilter_on_multi30k_and_noise(opusfilter, multi30k_pairs) -> None:
-    table = pa.table({name: [row[i] for row in multi30k_pairs] for i, name in enumerate(("src", "tgt", "src_lang", "tgt_lang"))})
-    texts = [(s, t) for s, t, *_ in multi30k_pairs]
+    table, texts = as_table(multi30k_pairs), [(s, t) for s, t, *_ in multi30k_pairs]
     rejected = 0
     for theirs, ours in shared_filters(opusfilter):
         expected = opus_decisions(theirs, texts)
@@ -428,8 +430,7 @@ def test_same_decisions_as_opusfilter_on_multi30k_and_noise(opusfilter, multi30k
 
 def test_same_scores_as_opusfilter(opusfilter, multi30k_pairs) -> None:
     """Scores agree too, where OpusFilter's per-side scores reduce to ours."""
-    table = pa.table({name: [row[i] for row in multi30k_pairs] for i, name in enumerate(("src", "tgt", "src_lang", "tgt_lang"))})
-    texts = [(s, t) for s, t, *_ in multi30k_pairs]
+    table, texts = as_table(multi30k_pairs), [(s, t) for s, t, *_ in multi30k_pairs]
     reductions = [(opusfilter.LengthRatioFilter(), LengthRatioFilter(), lambda s: s),
                   (opusfilter.LongWordFilter(), LongWordFilter(), max),
                   (opusfilter.AlphabetRatioFilter(), AlphabetRatioFilter(), min),
@@ -449,3 +450,17 @@ def test_same_decisions_as_opusfilter_on_arbitrary_text(opusfilter, pairs: list[
     table = pairs_batch(pairs)
     for theirs, ours in shared_filters(opusfilter):
         assert opus_decisions(theirs, pairs) == ours.accept(ours.score(table)).tolist(), type(ours).__name__
+
+
+@pytest.mark.parametrize(("text", "bad"), [
+    ("Ein Mädchen läuft über die Straße.", False),
+    ("SÃO PAULO é a maior cidade do Brasil.", False),       # Portuguese capital Ã before a letter
+    ("Ein MÃ¤dchen lÃ¤uft Ã¼ber die StraÃŸe.", True),       # UTF-8 read as cp1252
+    ("Ein Mädchen läuft über die Stra\u00c3e.", True),      # ß read as Latin-1, C1 control stripped
+    ("Itâ€™s raining.", True),
+    ("Stra\ufffde", True),
+])
+def test_encoding_rejects_mojibake_and_replacement_characters(text: str, bad: bool) -> None:
+    filt = make_filter("encoding")
+    scores = filt.score(pairs_batch([("A girl runs.", text)]))
+    assert bool(filt.accept(scores)[0]) is not bad

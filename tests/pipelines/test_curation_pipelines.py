@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mtforge.corpus import Corpus
 from mtforge.tracking import tracking_uri
 from pipelines.runner import RunReport, resolve_params, run_pipeline
+from tests.pipelines.conftest import FAST
 
 
 def run(name: str, home: Path, monkeypatch: pytest.MonkeyPatch, *sets: str) -> RunReport:
@@ -72,3 +74,17 @@ def test_curate_mono_runs_end_to_end(shared_data: Path, tmp_path: Path, monkeypa
     assert metrics["curate.rows_out"] >= 70     # 40 sentences per language, a few may be dropped
     assert metrics["curate.rows_in"] == metrics["curate.rows_out"] + metrics["curate.excluded"]
     assert json.loads(json.dumps(report.params))["languages"] == ""
+
+
+def test_a_curated_corpus_is_what_baseline_trains_on(raw: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, small_multi30k: Path) -> None:
+    curated = run("curate-bitext", tmp_path, monkeypatch, f"source={raw}", "eval_data=")
+    output = MlflowClient(tracking_uri()).get_run(curated.output).data.tags["mtforge.output"]
+    kept = MlflowClient(tracking_uri()).get_run(curated.output).data.metrics["curate.rows_out"]
+    monkeypatch.setenv("MTFORGE_HOME", str(tmp_path))
+    params = resolve_params("baseline", "tiny", [f"data={small_multi30k}", f"train_corpus={output}", *FAST])
+    assert params["train_fingerprint"] == Corpus.open(output).content_hash
+    trained = run_pipeline("baseline", params, tmp_path, echo=lambda line: None)
+    assert "ingest-train" in trained.executed
+    metrics = MlflowClient(tracking_uri()).get_run(trained.output).data.metrics
+    assert metrics["ingest.rows"] == kept          # one direction, en-de, as curated
