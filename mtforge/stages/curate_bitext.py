@@ -28,7 +28,7 @@ from mtforge.curate.shards import ShardLine, ShardRef, read_shard
 from mtforge.stage import Resources, StageConfig, stage
 from mtforge.stages.curate_merge import MergeConfig, merge_shards
 
-def default_filters() -> list[dict[str, Any]]:
+def default_filters() -> list[dict[str, Any] | str]:
     """The default filter chain as configuration (see :func:`mtforge.curate.chain.default_chain`)."""
     return copy.deepcopy(DEFAULT_FILTERS)
 
@@ -37,8 +37,9 @@ class CurateShardConfig(StageConfig):
     """How one raw bitext shard is read, normalised and filtered."""
 
     normalise: NormaliseConfig = Field(default_factory=NormaliseConfig, description="text normalisation")
-    filters: list[dict[str, Any]] = Field(default_factory=default_filters,
-                                          description="filter chain: a list of {filter name: {parameter: value}}")
+    filters: list[dict[str, Any] | str] = Field(
+        default_factory=default_filters,
+        description="filter chain: a list of {filter name: {parameter: value}} or bare filter names")
     invalid_utf8: Literal["repair", "reject"] = Field(
         "repair", description="repair: drop invalid byte sequences and keep the line; reject: exclude the line")
     max_line_bytes: int = Field(1_000_000, ge=1, description="lines longer than this are excluded (line_too_long)")

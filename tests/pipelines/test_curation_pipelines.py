@@ -88,3 +88,15 @@ def test_a_curated_corpus_is_what_baseline_trains_on(raw: Path, tmp_path: Path,
     assert "ingest-train" in trained.executed
     metrics = MlflowClient(tracking_uri()).get_run(trained.output).data.metrics
     assert metrics["ingest.rows"] == kept          # one direction, en-de, as curated
+
+
+def test_a_named_config_passes_sections_as_yaml_the_stages_accept(tmp_path: Path) -> None:
+    import yaml
+
+    from mtforge.stages.curate_bitext import CurateShardConfig
+    from mtforge.stages.curate_merge import MergeConfig
+
+    params = resolve_params("curate-bitext", "strict", [f"source={tmp_path}"], fingerprint=False)
+    shard = CurateShardConfig.parse(yaml.safe_load(params["shard_config"]))
+    assert shard.normalise.unicode_form == "NFKC" and next(iter(shard.filters[-1])) == "language_id"
+    assert MergeConfig.parse(yaml.safe_load(params["merge_config"])).dedup_keys == ["pair", "src", "tgt"]
