@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.installed-bench
 PIPELINE ?= baseline
 ARGS ?=
 MLFLOW_PORT ?= 5000
@@ -47,11 +46,7 @@ test-all: $(STAMP)
 compile: $(STAMP)
 	$(VENV)/bin/mtforge compile
 
-$(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[bench]'
-	touch $(BENCH_STAMP)
-
-bench: $(BENCH_STAMP)
+bench: $(STAMP)
 	$(PY) -m benchmarks
 
 mlflow-ui: $(STAMP)
