@@ -321,3 +321,13 @@ def parse_directions(text: str | Iterable[str]) -> list[tuple[str, str]]:
     if not directions:
         raise ConfigError("no directions given: expected e.g. 'en-de,de-en'")
     return directions
+
+
+#: Scripts written without spaces between words (a "word" there is a character or a run of them).
+SPACELESS_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"})
+
+
+def is_spaceless(lang: str) -> bool:
+    """True when FLORES-style ``lang`` (``zho_Hans``) is written in a script without spaces
+    between words (:data:`SPACELESS_SCRIPTS`)."""
+    return lang.rpartition("_")[2] in SPACELESS_SCRIPTS

@@ -88,8 +88,9 @@ def _selected(name: str, key: str) -> bool:
     return name == key or name.startswith((key + "/", key + "."))
 
 
-def _list_objects(client: Minio, uri: str) -> list[Object]:
+def list_objects(uri: str, client: Minio | None = None) -> list[Object]:
     """The objects an ``s3://`` source names, sorted by key; :class:`InputNotFoundError` if none."""
+    client = client or s3_client()
     bucket, key = split_s3_uri(uri)
     try:
         objects = [
@@ -125,7 +126,7 @@ def s3_download(source: str) -> Iterator[str]:
         local_parts = []
         for part in source.split(","):
             bucket, key = split_s3_uri(part)
-            for obj in _list_objects(client, part):
+            for obj in list_objects(part, client):
                 client.fget_object(bucket, obj.object_name, str(_local_path(root, bucket, obj.object_name)))
             local_parts.append(str((root / bucket / key.rstrip("/")).resolve()))
         yield ",".join(local_parts)
@@ -136,7 +137,7 @@ def s3_fingerprint(source: str) -> str:
     last two key components, ETags and sizes; nothing is downloaded."""
     client = s3_client()
     listing = [
-        [["/".join(o.object_name.split("/")[-2:]), o.etag, o.size] for o in _list_objects(client, part)]
+        [["/".join(o.object_name.split("/")[-2:]), o.etag, o.size] for o in list_objects(part, client)]
         for part in source.split(",")
     ]
     return _digest({"kind": "s3", "objects": listing})

@@ -9,7 +9,7 @@ NTREX-128 and TICO-19), with an exact check added for short sentences:
    for texts or evaluation sentences shorter than the n-gram size.
 2. **ngram** — the text shares an n-gram with evaluation sentences: word 10-grams of
    :func:`mtforge.curate.dedup.match_tokens`, or, in scripts written without spaces
-   (:data:`mtforge.curate.dedup.SPACELESS_SCRIPTS`), character 20-grams (a Chinese word is
+   (:data:`mtforge.langcodes.SPACELESS_SCRIPTS`), character 20-grams (a Chinese word is
    about 1.5–2 characters, so 20 characters span roughly 10 words). Up to
    ``max_candidates`` evaluation sentences, those sharing the most n-grams first, are then
    compared with :class:`difflib.SequenceMatcher` on the normalised texts, and the first
@@ -46,7 +46,8 @@ from itertools import chain
 import numpy as np
 import pyarrow as pa
 
-from mtforge.curate.dedup import column_values, is_spaceless, lang_column_for, match_tokens
+from mtforge.curate.dedup import column_values, lang_column_for, match_tokens
+from mtforge.langcodes import is_spaceless
 from mtforge.errors import ConfigError
 
 METHODS = ("exact", "ngram")

@@ -28,7 +28,7 @@ Only 8-byte hashes (blake2b) of the kept rows' keys are held in memory.
 
 **Near-duplicates** (:func:`near_duplicates`): MinHash signatures (datasketch) over the
 *set of words* of a sentence in scripts written with spaces, and over *character bigrams*
-in scripts written without (:data:`SPACELESS_SCRIPTS`: Chinese, Japanese, Thai, …).
+in scripts written without (:data:`mtforge.langcodes.SPACELESS_SCRIPTS`: Chinese, Japanese, Thai, …).
 Candidates from a MinHash LSH index are confirmed by the estimated Jaccard similarity, and
 of each connected group of near-duplicates the best-scored row is kept. Word 3-gram
 shingles (the usual choice for documents) are too coarse for sentences: one changed word
@@ -49,9 +49,8 @@ import pyarrow.compute as pc
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from mtforge.errors import ConfigError, CorpusFormatError
+from mtforge.langcodes import is_spaceless
 
-#: Scripts written without spaces between words: texts in them are compared by characters.
-SPACELESS_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"})
 #: The exact-deduplication keys and the reason each gives.
 KEY_REASONS = {"pair": "duplicate_pair", "src": "duplicate_src", "tgt": "duplicate_tgt"}
 _BITEXT_COLUMNS = ("src", "tgt", "src_lang", "tgt_lang")
@@ -100,12 +99,6 @@ def dedup_key(text: str) -> str:
     """The exact-deduplication key of one text: the blake2b hash (8 bytes, 16 hex digits) of
     :func:`dedup_text`. ``dedup_key("A dog runs.") == dedup_key("a  DOG runs")``."""
     return f"{_digest(dedup_text(text)):016x}"
-
-
-def is_spaceless(lang: str) -> bool:
-    """True when FLORES-style ``lang`` (``zho_Hans``) is written in a script without spaces
-    between words (:data:`SPACELESS_SCRIPTS`)."""
-    return lang.rpartition("_")[2] in SPACELESS_SCRIPTS
 
 
 def lang_column_for(column: str) -> str:

@@ -15,19 +15,19 @@ import pyarrow.compute as pc
 from pydantic import Field, model_validator
 
 from mtforge.corpus import Corpus, CorpusWriter, ExclusionWriter
+from mtforge.langcodes import SPACELESS_SCRIPTS
 from mtforge.stage import Resources, StageConfig, stage
 
 #: Drop reasons, in the order they are tested: a row gets the first that applies.
 REASONS = ("empty", "too_short", "too_long", "length_ratio", "copy", "duplicate")
-#: Scripts written without spaces between words: there each non-space character is a token.
-NO_SPACE_SCRIPTS = ("Hans", "Hant", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt")
-_NO_SPACE_LANG = f"_({'|'.join(NO_SPACE_SCRIPTS)})$"
+#: Languages whose script has no spaces between words: there each non-space character is a token.
+_NO_SPACE_LANG = f"_({'|'.join(sorted(SPACELESS_SCRIPTS))})$"
 
 
 class CleanConfig(StageConfig):
     """Length, ratio, copy and duplicate filters. Pairs with an empty (or blank) side are
     always dropped. Tokens are counted per side: whitespace-separated words, or non-space
-    characters in scripts written without spaces (:data:`NO_SPACE_SCRIPTS`)."""
+    characters in scripts written without spaces (:data:`mtforge.langcodes.SPACELESS_SCRIPTS`)."""
 
     min_tokens: int = Field(1, ge=0, description="drop a pair when either side has fewer tokens")
     max_tokens: int = Field(250, ge=1, description="drop a pair when either side has more tokens")
@@ -50,7 +50,7 @@ class CleanConfig(StageConfig):
 
 def token_counts(text: pa.Array, lang: pa.Array) -> pa.Array:
     """Tokens per row: whitespace-separated words, or non-space characters for languages
-    whose script (:data:`NO_SPACE_SCRIPTS`) does not separate words with spaces."""
+    whose script (:data:`mtforge.langcodes.SPACELESS_SCRIPTS`) does not separate words with spaces."""
     words = pc.count_substring_regex(text, r"\S+")
     chars = pc.count_substring_regex(text, r"\S")
     return pc.if_else(pc.match_substring_regex(lang, _NO_SPACE_LANG), chars, words)

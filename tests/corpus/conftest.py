@@ -1,13 +1,12 @@
-"""Fixtures for the corpus tests: text-file writing, a real S3 server, an isolated HF cache."""
+"""Fixtures for the corpus tests: text-file writing, an isolated HF cache (the S3 server is in
+``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from minio import Minio
 
 
 @pytest.fixture
@@ -20,38 +19,6 @@ def write_lines() -> Callable[[Path, list[str]], Path]:
         return path
 
     return write
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free 127.0.0.1 port for the session; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Minio:
-    """A minio client for the test server, with the MTFORGE_S3_* / AWS_* environment set the
-    way a user would set it."""
-    monkeypatch.setenv("MTFORGE_S3_ENDPOINT", s3_endpoint)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return Minio(
-        s3_endpoint.removeprefix("http://"),
-        access_key="testing",
-        secret_key="testing",
-        secure=False,
-        region="us-east-1",
-    )
 
 
 @pytest.fixture

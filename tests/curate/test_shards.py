@@ -78,3 +78,19 @@ def test_mono_shards_are_language_files(tmp_path: Path) -> None:
     assert [s.name for s in list_mono_shards(str(tmp_path), "ur")] == ["web.urd_Arab"]
     with pytest.raises(InputNotFoundError, match="deu_Latn"):
         list_mono_shards(str(tmp_path), "de")
+
+
+def test_shards_on_s3_are_listed_by_etag_and_read_from_a_download(s3, tmp_path: Path) -> None:
+    s3.make_bucket("raw")
+    for name, text in {"a.en": "A dog runs.\nTwo cats.\n", "a.de": "Ein Hund rennt.\nZwei Katzen.\n",
+                       "web.hi": "नमस्ते।\n"}.items():
+        s3.fput_object("raw", f"crawl/{name}", str(write(tmp_path / name, text)))
+    s3.fput_object("raw", "crawl/deeper/b.en", str(tmp_path / "a.en"))       # not directly in the prefix
+    (shard,) = list_bitext_shards("s3://raw/crawl", "en-de")
+    assert shard.paths == ("s3://raw/crawl/a.en", "s3://raw/crawl/a.de")
+    assert [line.texts for line in read_shard(shard)] == [("A dog runs.", "Ein Hund rennt."),
+                                                          ("Two cats.", "Zwei Katzen.")]
+    assert [s.name for s in list_mono_shards("s3://raw/crawl/", "hi")] == ["web.hin_Deva"]
+    s3.fput_object("raw", "crawl/a.de", str(write(tmp_path / "a2.de", "Ein Hund.\nZwei Katzen.\n")))
+    with pytest.raises(CorpusFormatError, match="changed since it was listed"):
+        list(read_shard(shard))
