@@ -15,7 +15,7 @@ def list_shards(source: str, kind: str, directions: str, languages: str) -> List
     """List the raw shards of a curation source, one JSON reference (path + content hash) each.
 
     Args:
-        source: Directory of raw shard files (<stem>.<lang> files; *.tsv for one bitext direction).
+        source: Directory or s3:// prefix of raw shard files (named with a language part: train.en, eng_Latn.dev; *.tsv for one bitext direction).
         kind: bitext or mono.
         directions: Bitext: comma-separated directions, e.g. "en-de".
         languages: Mono: comma-separated languages to take (empty: every <stem>.<lang> file).

@@ -23,7 +23,7 @@ def pipeline(
     """Bitext curation.
 
     Args:
-        source: Directory of raw shards: <stem>.<src> + <stem>.<tgt> line-aligned files, or *.tsv (one direction).
+        source: Directory (or s3:// prefix) of raw shards: line-aligned files named like train.en + train.de (or eng_Latn.dev + deu_Latn.dev), or *.tsv (one direction).
         directions: Comma-separated directions, e.g. "en-de" (any code form; normalised to FLORES-200).
         shard_config: YAML mapping of the per-shard config: normalise, filters (the filter chain), invalid_utf8, max_line_bytes. Empty: defaults.
         merge_config: YAML mapping of the merge config: dedup_keys, near_dedup, near_threshold, benchmarks, eval_files, diff_threshold. Empty: defaults.

@@ -24,7 +24,7 @@ def pipeline(
     """Monolingual curation.
 
     Args:
-        source: Directory of raw shards: <stem>.<lang> files, one document per line.
+        source: Directory (or s3:// prefix) of raw shards: files named with a language part (web.hi, eng_Latn.dev, scn_Latn), one document per line.
         languages: Comma-separated languages to take (empty: every <stem>.<lang> file).
         shard_config: YAML mapping of the per-shard config: normalise, lid (backend, model_path, threshold, thresholds, languages), document_lid, split, sentences (min_chars, max_chars, min_script_ratio). Empty: defaults.
         merge_config: YAML mapping of the merge config: dedup_keys, near_dedup, near_threshold, benchmarks, eval_files, diff_threshold. Empty: defaults.

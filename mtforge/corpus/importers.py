@@ -123,7 +123,7 @@ def _require_languages(directions: list[Direction], available: dict[str, Path], 
         raise CorpusFormatError(f"{where}: no text for {', '.join(missing)}; languages found: {found}")
 
 
-def _name_language(name: str) -> tuple[str, str] | None:
+def name_language(name: str) -> tuple[str, str] | None:
     """``"train.en"`` → ``("eng_Latn", "train")``: the one dot-separated part of a file name
     that is a language code, and the rest (the split); ``None`` unless exactly one part is."""
     parts = name.split(".")
@@ -187,7 +187,7 @@ class _FilePair(_Source):
         return _files_fingerprint("text", self.paths)
 
     def write_to(self, writer: CorpusWriter, directions: list[Direction]) -> None:
-        named = [_name_language(p.name) for p in self.paths]
+        named = [name_language(p.name) for p in self.paths]
         if named[0] and named[1] and named[0][0] != named[1][0]:
             languages = (named[0][0], named[1][0])
         else:
@@ -306,7 +306,7 @@ def _scan_directory(root: Path, split: str | None) -> _AlignedText:
         directory, keys = root / split, [split, ""]
     groups: dict[str, dict[str, Path]] = {}
     for path in sorted(directory.iterdir()):
-        found = _name_language(path.name) if path.is_file() and not path.name.startswith(".") else None
+        found = name_language(path.name) if path.is_file() and not path.name.startswith(".") else None
         if found is None:
             continue
         lang, key = found

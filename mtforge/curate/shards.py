@@ -6,10 +6,12 @@ ETag and downloaded only by the task that reads them). Each file (or pair of fil
 *shard*, processed by its own task, so that adding a file re-runs only that file's task and
 the merge:
 
-* **bitext**: ``<stem>.<src>`` + ``<stem>.<tgt>`` line-aligned files (``train.en`` +
-  ``train.de``; ``eng_Latn.dev``-style names do not apply here), or a ``<name>.tsv`` file with
-  ``source<TAB>target`` lines when exactly one direction is requested.
-* **mono**: ``<stem>.<lang>`` files, one document (a line, a paragraph) per line.
+* **bitext**: line-aligned files whose names differ only in the language part (``train.en``
+  + ``train.de``, FLORES ``eng_Latn.dev`` + ``deu_Latn.dev``, OLDI ``eng_Latn`` +
+  ``scn_Latn``), or a ``<name>.tsv`` file with ``source<TAB>target`` lines when exactly one
+  direction is requested.
+* **mono**: files whose name has one language part (``web.hi``, ``hin_Deva.dev``,
+  ``scn_Latn``), one document (a line, a paragraph) per line.
 
 A shard is described by a :class:`ShardRef`, passed between tasks as a JSON string whose
 ``fingerprint`` (over the files' sha256, or ETags on S3) makes a task's cache key follow the
@@ -29,9 +31,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mtforge.corpus import remote
+from mtforge.corpus.importers import name_language
 from mtforge.corpus.manifest import file_sha256
 from mtforge.curate.textio import RawLine, iter_lines, read_parallel
-from mtforge.errors import ConfigError, CorpusFormatError, InputNotFoundError, UnknownLanguageError
+from mtforge.errors import ConfigError, CorpusFormatError, InputNotFoundError
 from mtforge.langcodes import normalise, parse_directions
 
 ShardFormat = Literal["pair", "tsv", "text"]
@@ -95,17 +98,20 @@ def _shard(name: str, fmt: ShardFormat, files: dict[str, tuple[str, str]], names
     return ShardRef(name, fmt, tuple(files[n][0] for n in names), langs, _fingerprint(files, names))
 
 
+def _label(stem: str, key: str) -> str:
+    """A shard's name: ``train.eng_Latn-deu_Latn``, or just the key when the files have no stem."""
+    return f"{stem}.{key}" if stem else key
+
+
 def _language_files(files: dict[str, tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """``(stem, FLORES code) → file name`` for the files named ``<stem>.<language code>``."""
+    """``(stem, FLORES code) → file name`` for the files whose name has exactly one
+    dot-separated part that is a language code (``train.en``, ``eng_Latn.dev``, ``eng_Latn``),
+    as the importers read them; the other parts are the stem."""
     found: dict[tuple[str, str], str] = {}
     for name in sorted(files):
-        stem, dot, suffix = name.rpartition(".")
-        if not dot or not stem:
-            continue
-        try:
-            found[(stem, normalise(suffix))] = name
-        except UnknownLanguageError:
-            continue
+        named = name_language(name) if not name.startswith(".") else None
+        if named:
+            found[(named[1], named[0])] = name
     return found
 
 
@@ -113,8 +119,8 @@ def list_bitext_shards(source: str, directions: str) -> list[ShardRef]:
     """The bitext shards of ``source`` (a directory or ``s3://`` prefix) for ``directions``
     (``"en-de,en-fr"``).
 
-    A ``<stem>.<src>``/``<stem>.<tgt>`` pair is a shard for each requested direction whose
-    two files exist; a ``*.tsv`` file is a shard when exactly one direction is requested.
+    Two files whose names differ only in the language part (``<stem>.<src>``/``<stem>.<tgt>``)
+    are a shard for each requested direction they hold; a ``*.tsv`` file is a shard when exactly one direction is requested.
     Raises :class:`InputNotFoundError` when ``source`` is not a directory or holds no shard,
     :class:`UnknownLanguageError` for a bad language code in ``directions``.
     """
@@ -126,7 +132,7 @@ def list_bitext_shards(source: str, directions: str) -> list[ShardRef]:
         for src, tgt in wanted:
             if (stem, src) in by_language and (stem, tgt) in by_language:
                 names = [by_language[(stem, src)], by_language[(stem, tgt)]]
-                shards.append(_shard(f"{stem}.{src}-{tgt}", "pair", files, names, (src, tgt)))
+                shards.append(_shard(_label(stem, f"{src}-{tgt}"), "pair", files, names, (src, tgt)))
     tsvs = [name for name in sorted(files) if name.endswith(".tsv")]
     if tsvs and len(wanted) != 1:
         raise ConfigError(f"{source} holds TSV shards, which have one direction; got directions {directions!r}")
@@ -138,16 +144,16 @@ def list_bitext_shards(source: str, directions: str) -> list[ShardRef]:
 
 
 def list_mono_shards(source: str, languages: str = "") -> list[ShardRef]:
-    """The mono shards (``<stem>.<lang>`` files) of ``source`` (a directory or ``s3://``
+    """The mono shards (files with a language part in their name) of ``source`` (a directory or ``s3://``
     prefix), only those in ``languages`` (comma-separated codes) when given. Raises
     :class:`InputNotFoundError` when there is none."""
     files = _files(source)
     keep = {normalise(code) for code in languages.split(",") if code.strip()}
-    shards = [_shard(f"{stem}.{lang}", "text", files, [name], (lang,))
+    shards = [_shard(_label(stem, lang), "text", files, [name], (lang,))
               for (stem, lang), name in _language_files(files).items() if not keep or lang in keep]
     if not shards:
         wanted = f" in {sorted(keep)}" if keep else ""
-        raise InputNotFoundError(f"no mono shards (<stem>.<lang> files{wanted}) in {source}")
+        raise InputNotFoundError(f"no mono shards (files named like web.hi or eng_Latn.dev{wanted}) in {source}")
     return shards
 
 

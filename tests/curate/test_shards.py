@@ -94,3 +94,12 @@ def test_shards_on_s3_are_listed_by_etag_and_read_from_a_download(s3, tmp_path: 
     s3.fput_object("raw", "crawl/a.de", str(write(tmp_path / "a2.de", "Ein Hund.\nZwei Katzen.\n")))
     with pytest.raises(CorpusFormatError, match="changed since it was listed"):
         list(read_shard(shard))
+
+
+def test_shared_data_layouts_are_shards(shared_data: Path) -> None:
+    flores = list_bitext_shards(str(shared_data / "flores200" / "dev"), "en-scn")
+    assert [(s.name, Path(s.paths[0]).name) for s in flores] == [("dev.eng_Latn-scn_Latn", "eng_Latn.dev")]
+    oldi = list_mono_shards(str(shared_data / "oldi_seed"), "scn,fur")
+    assert [s.name for s in oldi] == ["fur_Latn", "scn_Latn"]
+    multi30k = list_bitext_shards(str(shared_data / "multi30k"), "en-de")
+    assert sorted(s.name.partition(".")[0] for s in multi30k) == ["test_2016_flickr", "train", "val"]
