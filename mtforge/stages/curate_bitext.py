@@ -81,10 +81,9 @@ def curate_bitext_shard(*, shard: str, out_dir: str, config: CurateShardConfig) 
                 bad = pc.is_valid(unreadable)
                 excluded.add(table.filter(bad), unreadable.filter(bad))
                 table = table.filter(pc.invert(bad))
-            table = table.set_column(0, "src", pa.array(normalise.normalise_batch(
-                table["src"].to_pylist(), table["src_lang"].to_pylist()), pa.string()))
-            table = table.set_column(1, "tgt", pa.array(normalise.normalise_batch(
-                table["tgt"].to_pylist(), table["tgt_lang"].to_pylist()), pa.string()))
+            for index, side in enumerate(("src", "tgt")):
+                texts = normalise.normalise_batch(table[side].to_pylist(), table[f"{side}_lang"].to_pylist())
+                table = table.set_column(index, side, pa.array(texts, pa.string()))
             result = chain.apply(table)
             dropped = pc.is_valid(result.reasons)
             excluded.add(table.filter(dropped), result.reasons.filter(dropped), result.scores.filter(dropped))

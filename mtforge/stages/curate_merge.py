@@ -97,8 +97,9 @@ def merge_shards(shard_dirs: list[str], out: Path, config: MergeConfig, *, kind:
     Returns :func:`~mtforge.curate.report.curation_stats` over the raw lines of every shard,
     plus ``shards`` and ``contaminated.<benchmark>``.
     """
-    shard_dirs = sorted(shard_dirs, key=lambda d: Corpus.open(d).manifest.meta.get("shard", d))
-    corpora = [Corpus.open(d, verify=True) for d in shard_dirs]
+    opened = sorted(((Corpus.open(d, verify=True), d) for d in shard_dirs),
+                    key=lambda item: item[0].manifest.meta.get("shard", item[1]))
+    corpora, shard_dirs = [c for c, _ in opened], [d for _, d in opened]
     schema = corpora[0].schema if corpora else None
     table = pa.concat_tables([c.to_table() for c in corpora]) if corpora else None
     eval_sets = _eval_sets(config)
