@@ -61,11 +61,13 @@ def merge_shards(kind: str, shards: Input[List[Dataset]], config: str, eval_data
     import yaml
 
     from components.kfp_io import publish
+    from mtforge.corpus import EXCLUSIONS_NAME
     from mtforge.stage import run_stage
+    from mtforge.stages.curate_merge import REPORT_FILE
 
     values = {**(yaml.safe_load(config) or {}), "eval_data": eval_data}
     result = run_stage(f"curate-{kind}-merge", values, out_dir=curated.path, shards=[s.path for s in shards])
     os.makedirs(exclusions.path, exist_ok=True)
-    shutil.copy(os.path.join(curated.path, "exclusions.parquet"), exclusions.path)
-    shutil.copy(os.path.join(curated.path, "report.md"), report.path)
+    shutil.copy(os.path.join(curated.path, EXCLUSIONS_NAME), exclusions.path)
+    shutil.copy(os.path.join(curated.path, REPORT_FILE), report.path)
     publish(result, stats, curated, exclusions)

@@ -21,7 +21,8 @@ def train_lid_model(data: str, config: str, model: Output[Model], stats: Output[
 
     from components.kfp_io import publish
     from mtforge.stage import run_stage
+    from mtforge.stages.train_lid import REPORT_FILE
 
     result = run_stage("train-lid", yaml.safe_load(config) or {}, out_dir=model.path, data=data)
-    shutil.copy(os.path.join(model.path, "report.md"), report.path)
+    shutil.copy(os.path.join(model.path, REPORT_FILE), report.path)
     publish(result, stats, model)

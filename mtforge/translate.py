@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 
 from mtforge.errors import ConfigError, InputNotFoundError
 from mtforge.model.beam import beam_search

@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from mtforge.stage import get_stage, run_stage
 from mtforge.stages.spm import MODEL_FILE
