@@ -8,4 +8,7 @@ Results go to ``benchmarks/results/<name>.json`` and a combined ``benchmarks/res
   versus the same stages called in one Python process.
 * :mod:`benchmarks.train_throughput` — the trainer's tokens/s and model FLOP/s on real
   Multi30k batches, as a fraction of the matmul FLOP/s torch reaches on the machine.
+* :mod:`benchmarks.modular_sync` — bytes the modular trainer all-reduces per step against a
+  full-model DDP all-reduce (measured and predicted from the plan), tokens/s per process and
+  weak scaling from 1 to 2 processes.
 """

@@ -4,14 +4,16 @@
 ``matmul_repeats`` timings for each ``n``, with torch's default number of threads. Measured
 before and after training; the best of all is the machine's *peak*.
 
-(b) **Training**: the default baseline model (:class:`mtforge.train.config.TrainConfig`
-defaults: d_model 256, 4 heads, ffn 1024, 3 + 3 layers, dropout 0.1, full sharing) with a
-``vocab_size`` SentencePiece vocabulary trained by the ``spm`` stage on Multi30k en→de
-``train``, fed by the trainer's own :class:`~mtforge.train.data.BatchStream` over
-:func:`~mtforge.train.data.load_bitexts`. Each step is the trainer's step for one task:
-:func:`~mtforge.train.trainer.task_loss`, backward of the per-token loss, clipping and Adam
-per module with the inverse-sqrt learning rate. ``warmup_steps`` untimed steps come first;
-``steps`` timed steps follow.
+(b) **Training**: the model of the ``full`` architecture preset (one encoder stack, one decoder
+stack, shared embeddings, target-language prefix) on Multi30k eng→deu ``train`` with the
+:class:`mtforge.train.config.TrainConfig` defaults (d_model 256, 4 heads, ffn 1024, 3 + 3
+layers, dropout 0.1) and a ``vocab_size`` SentencePiece vocabulary trained by the ``spm``
+stage. The plan comes from :func:`~mtforge.train.planning.plan_training` on one rank, the
+model is built from ``plan.module_layers()``, and batches come from the trainer's own
+:class:`~mtforge.train.data.BatchStream` over :func:`~mtforge.train.data.load_bitexts`. Each
+step is the trainer's step for one task: :func:`~mtforge.train.validate.task_loss`, backward
+of the per-token loss, clipping and Adam per module with the inverse-sqrt learning rate.
+``warmup_steps`` untimed steps come first; ``steps`` timed steps follow.
 
 Both parts run on ``threads`` torch threads: by default torch's default, which is what the
 trainer uses with one process per node. (On a machine that other work keeps busy, two or more
@@ -21,7 +23,8 @@ threads can be many times slower than one on this model's small matmuls: compare
 
 Model FLOPs of a step are counted exactly from the padded batch shape — B sentences, S source
 and T target positions (padding is computed, so it counts) — with d = d_model, f = ffn_dim,
-V = vocabulary size, Le/Ld encoder/decoder layers (:func:`step_flops`)::
+V = vocabulary size, Le/Ld the layers of all the task's encoder/decoder stacks together
+(:func:`step_flops`)::
 
     encoder layer   2·B·S·(4d² + 2df)                    Q/K/V/out projections, feed-forward
                   + 4·B·S²·d                             self-attention scores and values
@@ -53,18 +56,21 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import Benchmark, Result, best_seconds, log, machine_info, multi30k_slice, stopwatch
 from mtforge.corpus import import_corpus
-from mtforge.langcodes import parse_directions
 from mtforge.model.transformer import ModelConfig, ModularTransformer
 from mtforge.stage import run_stage
 from mtforge.stages.spm import MODEL_FILE
 from mtforge.train.config import TrainConfig
 from mtforge.train.data import Batch, BatchStream, load_bitexts
-from mtforge.train.tasks import Task, make_tasks
-from mtforge.train.trainer import build_model, inverse_sqrt, model_config, task_loss
+from mtforge.train.plan import Plan, TaskPlan
+from mtforge.train.planning import model_config, plan_training
+from mtforge.train.trainer import inverse_sqrt
+from mtforge.train.validate import task_loss
 from mtforge.vocab import Vocab
 
 NAME = "train_throughput"
 DESCRIPTION = "trainer tokens/s and model FLOP/s on Multi30k vs fp32 matmul FLOP/s"
+#: Multi30k's languages, as its file suffixes.
+MULTI30K_LANGS = ("en", "de", "fr", "cs")
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,12 @@ def matmul_flops(sizes: tuple[int, ...], repeats: int) -> dict[int, float]:
     return out
 
 
-def step_flops(cfg: ModelConfig, batch: Batch) -> int:
-    """Matmul FLOPs of one forward + backward pass over ``batch`` (the formula in the module docstring)."""
+def step_flops(cfg: ModelConfig, plan: Plan, task: TaskPlan, batch: Batch) -> int:
+    """Matmul FLOPs of one forward + backward pass of ``task`` over ``batch`` (the formula in the
+    module docstring); Le and Ld are the layers of the task's stacks in ``plan``, summed."""
+    layers = plan.module_layers()
+    encoder_layers = sum(layers[m] for m in task.encoder)
+    decoder_layers = sum(layers[m] for m in task.decoder)
     b, s = batch.src.shape
     t = batch.prefix.size(1)
     d, f, v = cfg.d_model, cfg.ffn_dim, cfg.vocab_size
@@ -114,13 +124,13 @@ def step_flops(cfg: ModelConfig, batch: Batch) -> int:
     decoder = (2 * b * t * (4 * d * d + 2 * d * d + 2 * d * f) + 2 * b * s * 2 * d * d
                + 4 * b * t * t * d + 4 * b * t * s * d)
     output = 2 * b * t * d * v
-    return 3 * (cfg.encoder_layers * encoder + cfg.decoder_layers * decoder + output)
+    return 3 * (encoder_layers * encoder + decoder_layers * decoder + output)
 
 
 class Stepper:
     """The trainer's optimisation step for one task on one process (no gradient sync to do)."""
 
-    def __init__(self, model: ModularTransformer, task: Task, cfg: TrainConfig) -> None:
+    def __init__(self, model: ModularTransformer, task: TaskPlan, cfg: TrainConfig) -> None:
         self.model, self.task, self.cfg = model, task, cfg
         self.units = {m: model.named_units()[m] for m in task.modules}
         self.optimizers = {m: torch.optim.Adam(unit.parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9)
@@ -143,15 +153,25 @@ class Stepper:
             opt.step()
 
 
-def batch_stream(work: Path, settings: Settings, cfg: TrainConfig) -> tuple[BatchStream, Task, int]:
-    """Multi30k ``train`` → corpus → ``spm`` stage → the trainer's batches; (stream, task, vocabulary size)."""
-    data = multi30k_slice(work / "multi30k", {"train": settings.train_lines})
-    corpus = import_corpus(str(data), work / "corpus", directions=cfg.directions, split="train")
-    run_stage("spm", {"vocab_size": settings.vocab_size}, out_dir=str(work / "spm"), corpus=str(corpus.path))
-    vocab = Vocab(work / "spm" / MODEL_FILE)
-    task = make_tasks(parse_directions(cfg.directions), cfg.sharing)[0]
-    bitext = load_bitexts(str(corpus.path), vocab, [task], cfg.max_tokens_per_sentence)[task.name]
-    return BatchStream(bitext, vocab.tag_id(task.tgt_lang), settings.batch_tokens, cfg.seed), task, len(vocab)
+def corpus_and_vocab(work: Path, directions: str, train_lines: int | None, vocab_size: int) -> tuple[str, str]:
+    """The first ``train_lines`` lines of Multi30k ``train`` → a corpus of ``directions`` (e.g.
+    ``"eng_Latn-deu_Latn,deu_Latn-eng_Latn"``) under ``work`` → the ``spm`` stage; returns the
+    corpus path and the SentencePiece model file."""
+    data = multi30k_slice(work / "multi30k", {"train": train_lines}, MULTI30K_LANGS)
+    corpus = import_corpus(str(data), work / "corpus", directions=directions, split="train")
+    run_stage("spm", {"vocab_size": vocab_size}, out_dir=str(work / "spm"), corpus=str(corpus.path))
+    return str(corpus.path), str(work / "spm" / MODEL_FILE)
+
+
+def batch_stream(work: Path, settings: Settings, cfg: TrainConfig) -> tuple[BatchStream, Plan, int]:
+    """Multi30k ``train`` → corpus → ``spm`` stage → the plan of ``cfg`` → the trainer's batches
+    of its (one) task; (stream, plan, vocabulary size)."""
+    corpus, vocab_file = corpus_and_vocab(work, cfg.directions, settings.train_lines, settings.vocab_size)
+    vocab = Vocab(vocab_file)
+    _, plan = plan_training(cfg, corpus)
+    task = plan.tasks[0]
+    bitext = load_bitexts(corpus, vocab, [task], cfg.max_tokens_per_sentence)[task.name]
+    return BatchStream(bitext, vocab.tag_id(task.tgt_lang), settings.batch_tokens, cfg.seed), plan, len(vocab)
 
 
 def run(settings: Settings, mode: str = "custom") -> Result:
@@ -165,15 +185,16 @@ def run(settings: Settings, mode: str = "custom") -> Result:
 
 def measure(settings: Settings) -> tuple[dict[str, Any], list[tuple[str, str]], dict[str, Any]]:
     """Matmuls, training, matmuls again; (metrics, table, details) of :class:`Result`."""
-    cfg = TrainConfig(batch_tokens=settings.batch_tokens)
+    cfg = TrainConfig(batch_tokens=settings.batch_tokens, sharing="full", directions="eng_Latn-deu_Latn", nproc=1)
     log(f"{NAME}: matmuls {settings.matmul_sizes} on {torch.get_num_threads()} thread(s) …")
     before = matmul_flops(settings.matmul_sizes, settings.matmul_repeats)
     with tempfile.TemporaryDirectory(prefix="mtforge-bench-train-") as tmp:
         log(f"{NAME}: vocabulary ({settings.vocab_size}) and batches …")
-        stream, task, vocab_size = batch_stream(Path(tmp), settings, cfg)
+        stream, plan, vocab_size = batch_stream(Path(tmp), settings, cfg)
+    task = plan.tasks[0]
     model_cfg = model_config(cfg, vocab_size)
     torch.manual_seed(cfg.seed)
-    model = build_model(model_cfg, [task])
+    model = ModularTransformer(model_cfg, plan.module_layers(), seed=cfg.seed)
     model.train()
     stepper = Stepper(model, task, cfg)
 
@@ -181,7 +202,7 @@ def measure(settings: Settings) -> tuple[dict[str, Any], list[tuple[str, str]], 
     first = next(stream)
     with FlopCounterMode(display=False) as counter:
         stepper.step(first)
-    flop_check = counter.get_total_flops() / step_flops(model_cfg, first)
+    flop_check = counter.get_total_flops() / step_flops(model_cfg, plan, task, first)
     for _ in range(settings.warmup_steps - 1):
         stepper.step(next(stream))
     seconds, tokens, flops = 0.0, 0, 0
@@ -191,7 +212,7 @@ def measure(settings: Settings) -> tuple[dict[str, Any], list[tuple[str, str]], 
             stepper.step(batch)
         seconds += elapsed[0]
         tokens += batch.target_tokens
-        flops += step_flops(model_cfg, batch)
+        flops += step_flops(model_cfg, plan, task, batch)
     after = matmul_flops(settings.matmul_sizes, settings.matmul_repeats)
 
     matmul = {n: max(before[n], after[n]) for n in settings.matmul_sizes}
@@ -219,7 +240,9 @@ def measure(settings: Settings) -> tuple[dict[str, Any], list[tuple[str, str]], 
         ("model FLOP/s", f"{model_rate / 1e9:.1f} GFLOP/s"),
         ("utilisation (model ÷ peak matmul FLOP/s)", f"{model_rate / peak:.0%}"),
     ]
-    return metrics, table, {"model": model_cfg.model_dump(), "train": cfg.model_dump()}
+    details = {"model": model_cfg.model_dump(), "train": cfg.model_dump(), "modules": plan.module_layers(),
+               "task": task.model_dump()}
+    return metrics, table, details
 
 
 BENCHMARK = Benchmark(NAME, run, FULL, QUICK)

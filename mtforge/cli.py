@@ -113,6 +113,41 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mtforge.train.plan import load_meta_config, resolve_plan
+    from mtforge.train.planning import corpus_sizes
+
+    meta = load_meta_config(args.meta_config)
+    sizes = corpus_sizes(args.corpus) if args.corpus else None
+    plan = resolve_plan(meta, sizes=sizes, base_dir=Path(args.meta_config).parent)
+    tasks = Table(title=f"{len(plan.tasks)} tasks on {plan.nodes} node(s) × {plan.procs_per_node} process(es)")
+    for column in ("task", "rank(s)", "weight", "starts", "pairs", "modules"):
+        tasks.add_column(column)
+    ranks = {s.task: [] for s in (s for r in plan.ranks for s in r)}
+    for rank, slots in enumerate(plan.ranks):
+        for slot in slots:
+            ranks[slot.task].append(str(rank))
+    for t in plan.tasks:
+        tasks.add_row(t.name, ",".join(ranks[t.name]), f"{t.weight:.3f}", str(t.start_step),
+                      "" if t.size is None else f"{t.size:,}", " ".join(t.modules))
+    holders = Table(title=f"{len(plan.module_layers())} modules (plan {plan.fingerprint()[:12]})")
+    for column in ("module", "layers", "holders"):
+        holders.add_column(column)
+    layers = plan.module_layers()
+    for module, ranks_of in plan.holders().items():
+        holders.add_row(module, str(layers[module]), ",".join(map(str, ranks_of)))
+    console = Console()
+    console.print(tasks)
+    console.print(holders)
+    if args.out:
+        plan.save(args.out)
+        console.print(f"plan written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtforge", description="A Kubeflow-native factory for MT models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--metric", default="bleu")
     cmp_.add_argument("--max-runs", type=int, default=20)
     cmp_.set_defaults(func=cmd_compare)
+
+    pl = sub.add_parser("plan", help="resolve a MAMMOTH meta-config into tasks, modules and an allocation")
+    pl.add_argument("meta_config", help="meta-config YAML (relative corpus templates resolve against its folder)")
+    pl.add_argument("--corpus", help="mtforge corpus whose directions give the task sizes (no corpus template)")
+    pl.add_argument("--out", help="write the resolved plan (YAML or JSON by suffix)")
+    pl.set_defaults(func=cmd_plan)
 
     tr = sub.add_parser("translate", help="translate stdin with a trained model directory")
     tr.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")

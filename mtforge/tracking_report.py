@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 from mtforge.stage import read_stage_record
 from mtforge.stages.evaluate import REPORT_FILE, SCORES_FILE, markdown_report
 from mtforge.stages.curate_merge import REPORT_FILE as CURATION_REPORT
 from mtforge.stages.spm import MODEL_FILE
+from mtforge.stages.train import META_CONFIG_FILE, MODULES_FILE, PLAN_FILE
 from mtforge.tracking import Score, log_pipeline_run
+from mtforge.train.plan import Plan
 
 
 def training_curves(metrics_file: Path) -> dict[str, list[tuple[int, float]]]:
@@ -29,12 +33,30 @@ def training_curves(metrics_file: Path) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def plan_params(train_dir: Path) -> dict[str, object]:
+    """MLflow params of a training run's plan: the meta-config as the user gave it (after the
+    preset), and the resolved plan in brief — each task's modules, each rank's tasks."""
+    if not (train_dir / PLAN_FILE).exists():
+        return {}
+    plan = Plan.load(train_dir / PLAN_FILE)
+    return {
+        "meta_config": yaml.safe_load((train_dir / META_CONFIG_FILE).read_text()),
+        "plan": {"fingerprint": plan.fingerprint(), "nodes": plan.nodes, "procs_per_node": plan.procs_per_node,
+                 "modules": len(plan.module_layers()),
+                 "tasks": {t.name: " ".join(t.modules) for t in plan.tasks},
+                 "ranks": {str(r): " ".join(s.task for s in slots) for r, slots in enumerate(plan.ranks)}},
+    }
+
+
 def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
     """The files worth keeping with the run, by artifact path."""
     wanted = {
         "vocab": Path(stage_dirs.get("spm", "")) / MODEL_FILE,
         "checkpoint": Path(stage_dirs.get("train", "")) / "checkpoint",
         "train_metrics": Path(stage_dirs.get("train", "")) / "metrics.jsonl",
+        "plan/meta_config.yaml": Path(stage_dirs.get("train", "")) / META_CONFIG_FILE,
+        "plan/plan.yaml": Path(stage_dirs.get("train", "")) / PLAN_FILE,
+        "plan/modules.json": Path(stage_dirs.get("train", "")) / MODULES_FILE,
         "report": Path(stage_dirs.get("evaluate", "")) / REPORT_FILE,
         "scores": Path(stage_dirs.get("evaluate", "")) / SCORES_FILE,
     }
@@ -57,6 +79,8 @@ def log_stage_outputs(*, experiment: str, run_name: str, stage_dirs: dict[str, s
         record = read_stage_record(out_dir)
         params[name] = record["config"]
         stage_metrics[name] = {k: float(v) for k, v in record["stats"].items()}
+    if "train" in stage_dirs:
+        params.update(plan_params(Path(stage_dirs["train"])))
     scores: list[Score] = []
     if "evaluate" in stage_dirs:
         scores = [Score(**s) for s in json.loads((Path(stage_dirs["evaluate"]) / SCORES_FILE).read_text())]

@@ -7,6 +7,7 @@ from kfp import dsl
 
 from components.clean import clean
 from components.evaluate import evaluate
+from components.image import IMAGE
 from components.ingest import ingest
 from components.spm import spm
 from components.track import track
@@ -47,6 +48,7 @@ def pipeline(
     max_length_ratio: float = 3.0,
     vocab_size: int = 8000,
     sharing: str = "full",
+    meta_config: str = "",
     d_model: int = 256,
     ffn_dim: int = 1024,
     encoder_layers: int = 3,
@@ -55,8 +57,11 @@ def pipeline(
     batch_tokens: int = 3000,
     lr: float = 0.002,
     warmup_steps: int = 300,
+    nnodes: int = 1,
     nproc: int = 2,
     seed: int = 1,
+    launcher: str = "torchrun",
+    cluster: str = "",
     beam_size: int = 4,
     experiment: str = "mtforge-baseline",
     run_name: str = "baseline",
@@ -77,17 +82,21 @@ def pipeline(
         max_tokens: Cleaning: most whitespace tokens per side.
         max_length_ratio: Cleaning: largest ratio between the sides' token counts.
         vocab_size: Joint SentencePiece vocabulary size.
-        sharing: Module sharing between directions: full or language.
+        sharing: Architecture preset (MAMMOTH): full (one encoder and decoder, target-language prefix), independent (encoder per source, decoder per target language), shared (one encoder, decoder per target) or partial (language-specific then shared encoder layers, decoder per target).
         d_model: Transformer width.
         ffn_dim: Feed-forward width.
+        meta_config: MAMMOTH meta-config (YAML mapping) overriding the preset: layer-wise sharing patterns (enc_layers, enc_sharing, dec_layers, dec_sharing), language groups or clustering, task weight temperature, curriculum, allocation. Empty: the preset alone.
         encoder_layers: Encoder layers.
         decoder_layers: Decoder layers.
         max_steps: Training steps.
         batch_tokens: Source+target tokens per batch per process.
         lr: Peak learning rate.
         warmup_steps: Learning-rate warm-up steps.
+        nnodes: Training nodes (PyTorchJob pods; 1 with torchrun).
         nproc: Training processes per node (torchrun --nproc_per_node).
         seed: Random seed.
+        launcher: Where training runs: torchrun (inside the train step) or pytorchjob (a Kubeflow PyTorchJob).
+        cluster: PyTorchJob settings as a YAML mapping (namespace, staging_uri, secret_name, cpu, memory, gpus, timeout_s).
         beam_size: Beam width for test translation.
         experiment: MLflow experiment name.
         run_name: MLflow run name.
@@ -106,9 +115,10 @@ def pipeline(
     vocab = apply_stage(spm(corpus=cleaned.outputs["cleaned"], vocab_size=vocab_size), "spm")
     model = apply_stage(train(corpus=cleaned.outputs["cleaned"], valid=valid_data.outputs["corpus"],
                               vocab=vocab.outputs["vocab"], directions=directions, sharing=sharing,
-                              d_model=d_model, ffn_dim=ffn_dim, encoder_layers=encoder_layers,
-                              decoder_layers=decoder_layers, max_steps=max_steps, batch_tokens=batch_tokens,
-                              lr=lr, warmup_steps=warmup_steps, nproc=nproc, seed=seed), "train")
+                              meta_config=meta_config, d_model=d_model, ffn_dim=ffn_dim,
+                              encoder_layers=encoder_layers, decoder_layers=decoder_layers, max_steps=max_steps,
+                              batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup_steps, nnodes=nnodes,
+                              nproc=nproc, seed=seed, launcher=launcher, cluster=cluster, image=IMAGE), "train")
     hyps = apply_stage(translate(model=model.outputs["model"], vocab=vocab.outputs["vocab"],
                                  corpus=test_data.outputs["corpus"], beam_size=beam_size), "translate")
     scores = apply_stage(evaluate(translations=hyps.outputs["translations"],

@@ -97,15 +97,15 @@ def torch_one_thread() -> Iterator[None]:
         yield
 
 
-#: The ``train`` stage config of the tiny pipeline: language sharing (encoder per source,
-#: decoder per target), one direction per rank on 2 ranks, dropout and clipping off so a run
-#: is exactly reproducible and comparable with a 1-rank run.
+#: The ``train`` stage config of the tiny pipeline: the "independent" preset (encoder per
+#: source, decoder per target language), one direction per rank on 2 ranks, dropout and
+#: clipping off so a run is exactly reproducible.
 TINY_TRAIN = {
-    "directions": f"{EN}-{DE},{DE}-{EN}", "sharing": "language", "d_model": 32, "n_heads": 2,
+    "directions": f"{EN}-{DE},{DE}-{EN}", "sharing": "independent", "d_model": 32, "n_heads": 2,
     "ffn_dim": 64, "encoder_layers": 1, "decoder_layers": 1, "dropout": 0.0, "max_steps": 20,
     "batch_tokens": 800, "lr": 3e-3, "warmup_steps": 5, "label_smoothing": 0.1, "clip_norm": 0.0,
     "max_tokens_per_sentence": 64, "nproc": 2, "log_every": 5, "valid_every": 10,
-    "checkpoint_every": 10, "seed": 3,
+    "valid_bleu_sentences": 8, "checkpoint_every": 10, "seed": 3,
 }
 TINY_SPM = {"vocab_size": 300}
 TINY_TRANSLATE = {"beam_size": 2, "batch_sentences": 4}
@@ -203,7 +203,7 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory):
     ``TOY_CHECK`` right; saved as a checkpoint the way the trainer saves one.
 
     Returns a namespace: ``vocab``, ``model`` (in eval mode), ``ckpt`` (checkpoint dir),
-    ``encoder``/``decoder`` names, ``tag_id`` of the target language, ``sentences`` (the
+    ``route`` (the plan's eng→deu task), ``tag_id`` of the target language, ``sentences`` (the
     checked ones), ``words`` and ``translation(sentence)``, the expected output.
     """
     from types import SimpleNamespace
@@ -213,8 +213,9 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory):
     from mtforge.model.transformer import ModelConfig, ModularTransformer
     from mtforge.train import checkpoint
     from mtforge.train.data import Bitext, BatchStream, pad
-    from mtforge.train.tasks import Task
-    from mtforge.train.trainer import inverse_sqrt, task_loss
+    from mtforge.train.plan import load_meta_config, preset, resolve_plan
+    from mtforge.train.trainer import inverse_sqrt
+    from mtforge.train.validate import task_loss
     from mtforge.vocab import EOS, Vocab, train_vocab
 
     root = tmp_path_factory.mktemp("toy")
@@ -222,26 +223,28 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory):
     tgt = [toy_translation(s) for s in src]
     # A word-level vocabulary: 4 special ids, the two tags (and their "▁"-prefixed twins), 20 words.
     vocab = Vocab(train_vocab(iter(src + tgt), root / "spm", vocab_size=28, languages=[EN, DE], model_type="word"))
-    task = Task(EN, DE, EN, DE)
+    meta = load_meta_config({**preset("independent", encoder_layers=1, decoder_layers=1),
+                             "directions": [f"{EN}-{DE}"]})
+    plan = resolve_plan(meta, sizes={(EN, DE): len(src)})
+    task = plan.task(f"{EN}-{DE}")
     tag = vocab.tag_id(DE)
-    cfg = ModelConfig(vocab_size=len(vocab), d_model=64, n_heads=4, ffn_dim=128, encoder_layers=1,
-                      decoder_layers=1, dropout=0.0, max_positions=64)
+    cfg = ModelConfig(vocab_size=len(vocab), d_model=64, n_heads=4, ffn_dim=128, dropout=0.0, max_positions=64)
     check_src = pad(vocab.encode(TOY_CHECK))
     expected = [vocab.encode([toy_translation(s)])[0] + [EOS] for s in TOY_CHECK]
 
     @torch.no_grad()
     def greedy_errors() -> int:
         model.eval()
-        memory, mask = model.encode(EN, check_src)
+        memory, mask = model.encode(task, check_src)
         prefix = torch.full((len(TOY_CHECK), 1), tag)
         for _ in range(max(map(len, expected))):
-            prefix = torch.cat([prefix, model.decode(DE, prefix, memory, mask)[:, -1].argmax(-1, keepdim=True)], 1)
+            prefix = torch.cat([prefix, model.decode(task, prefix, memory, mask)[:, -1].argmax(-1, keepdim=True)], 1)
         model.train()
         return sum(prefix[i, 1 : len(e) + 1].tolist() != e for i, e in enumerate(expected))
 
     with one_torch_thread():
         torch.manual_seed(1)
-        model = ModularTransformer(cfg, [EN], [DE])
+        model = ModularTransformer(cfg, plan.module_layers())
         data = Bitext(vocab.encode(src), [t + [EOS] for t in vocab.encode(tgt)])
         stream = BatchStream(data, tag, batch_tokens=600, seed=1)
         opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98))
@@ -256,15 +259,15 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory):
                 opt.zero_grad()
                 (task_loss(model, task, batch, 0.0) / batch.target_tokens).backward()
                 opt.step()
-            if step >= 300:
+            if step >= 600:  # well past the first error-free step: a confident model, as beam tests need
                 errors = greedy_errors()
         assert not errors, f"toy model still gets {errors}/{len(TOY_CHECK)} check sentences wrong after {step} steps"
     model.eval()
     ckpt = root / "checkpoint"
     for module, unit in model.named_units().items():
-        checkpoint.save_module(ckpt, module, unit, None)
-    checkpoint.write_frame(ckpt, {"step": step, "model": cfg.model_dump(), "tasks": [task.__dict__],
-                                  "modules": sorted(model.named_units())})
-    return SimpleNamespace(vocab=vocab, model=model, ckpt=ckpt, encoder=EN, decoder=DE, tag_id=tag,
+        checkpoint.save_module(ckpt, step, module, unit, None)
+    checkpoint.write_frame(ckpt, {"step": step, "model": cfg.model_dump(), "plan": plan.model_dump(mode="json"),
+                                  "plan_fingerprint": plan.fingerprint()})
+    return SimpleNamespace(vocab=vocab, model=model, ckpt=ckpt, route=task, tag_id=tag,
                            sentences=list(TOY_CHECK), words=sorted(TOY_WORDS), translation=toy_translation,
                            steps=step)

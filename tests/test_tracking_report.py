@@ -49,10 +49,21 @@ def test_params_are_each_stages_config_under_its_name(logged) -> None:
     run_id, _, client, stage_dirs = logged
     params = client.get_run(run_id).data.params
     expected = {f"{stage}.{key}": str(value) for stage in STAGES
-                for key, value in read_stage_record(stage_dirs[stage])["config"].items()}
-    assert params == expected
+                for key, value in read_stage_record(stage_dirs[stage])["config"].items()
+                if not isinstance(value, dict)}
+    assert expected.items() <= params.items()
     assert params["spm.vocab_size"] == "300"
-    assert params["train.sharing"] == "language" and params["train.nproc"] == "2"
+    assert params["train.sharing"] == "independent" and params["train.nproc"] == "2"
+    assert params["train.cluster.namespace"] == "kubeflow"  # nested config, flattened
+
+
+def test_the_meta_config_and_the_resolved_plan_are_params(logged) -> None:
+    run_id, _, client, stage_dirs = logged
+    params = client.get_run(run_id).data.params
+    assert params["meta_config.enc_sharing"] == params["meta_config.dec_sharing"] == '["LANGUAGE"]'
+    assert params[f"plan.tasks.{EN}-{DE}"] == "embeddings/shared encoder/0/eng_Latn decoder/0/deu_Latn"
+    assert {params["plan.ranks.0"], params["plan.ranks.1"]} == {f"{EN}-{DE}", f"{DE}-{EN}"}
+    assert params["plan.modules"] == "5" and len(params["plan.fingerprint"]) == 64
     assert params["translate.beam_size"] == "2" and params["evaluate.tokenize"] == "13a"
 
 
@@ -86,13 +97,16 @@ def test_stage_stats_step_curves_and_scores_are_metrics(logged) -> None:
 def test_vocab_checkpoint_metrics_report_and_translations_are_artifacts(logged, store) -> None:
     run_id, _, client, stage_dirs = logged
     top = {a.path for a in client.list_artifacts(run_id)}
-    assert top == {"vocab", "checkpoint", "train_metrics", "report", "scores", "translations", "params.json"}
+    assert top == {"vocab", "checkpoint", "train_metrics", "plan", "report", "scores", "translations", "params.json"}
+    assert {a.path for a in client.list_artifacts(run_id, "plan")} == {
+        "plan/meta_config.yaml", "plan/plan.yaml", "plan/modules.json"}
     assert {a.path for a in client.list_artifacts(run_id, "vocab")} == {"vocab/spm.model"}
     assert {a.path for a in client.list_artifacts(run_id, "translations")} == {
         f"translations/{EN}-{DE}", f"translations/{DE}-{EN}"}
-    modules = {a.path for a in client.list_artifacts(run_id, "checkpoint/modules")}
-    assert modules == {f"checkpoint/modules/{m}.pt" for m in (
-        "embeddings", "encoder__eng_Latn", "encoder__deu_Latn", "decoder__eng_Latn", "decoder__deu_Latn")}
+    modules = {a.path for a in client.list_artifacts(run_id, "checkpoint/step-00000020")}
+    assert modules == {f"checkpoint/step-00000020/{m}.pt" for m in (
+        "embeddings__shared", "encoder__0__eng_Latn", "encoder__0__deu_Latn", "decoder__0__eng_Latn",
+        "decoder__0__deu_Latn")}
 
     on_disk = store[0] / "mlartifacts"
     [artifacts] = list(on_disk.glob(f"*/{run_id}/artifacts")) or list(on_disk.glob(f"{run_id}/artifacts"))

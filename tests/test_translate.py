@@ -10,7 +10,10 @@ import torch
 
 from mtforge.errors import ConfigError, InputNotFoundError
 from mtforge.train import checkpoint
-from mtforge.translate import Translator
+from mtforge.model.transformer import ModelConfig, ModularTransformer
+from mtforge.train.plan import Plan, load_meta_config, preset, resolve_plan
+from mtforge.train.planning import module_inventory
+from mtforge.translate import Translator, ZeroShotWarning
 from mtforge.vocab import Vocab
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -30,8 +33,8 @@ def ckpt(tiny_pipeline: dict[str, str]) -> Path:
 
 
 @pytest.mark.parametrize("src,tgt,modules", [
-    (EN, DE, ["decoder/deu_Latn", "embeddings", "encoder/eng_Latn"]),
-    (DE, EN, ["decoder/eng_Latn", "embeddings", "encoder/deu_Latn"]),
+    (EN, DE, ["decoder/0/deu_Latn", "embeddings/shared", "encoder/0/eng_Latn"]),
+    (DE, EN, ["decoder/0/eng_Latn", "embeddings/shared", "encoder/0/deu_Latn"]),
 ])
 def test_loads_only_the_modules_of_the_direction(ckpt: Path, vocab: Vocab, src: str, tgt: str,
                                                  modules: list[str]) -> None:
@@ -47,20 +50,66 @@ def test_loads_only_the_modules_of_the_direction(ckpt: Path, vocab: Vocab, src: 
 def test_the_other_directions_module_files_are_not_needed(ckpt: Path, vocab: Vocab, tmp_path: Path) -> None:
     copy = tmp_path / "checkpoint"
     shutil.copytree(ckpt, copy)
-    for module in ("encoder/deu_Latn", "decoder/eng_Latn"):
+    for module in ("encoder/0/deu_Latn", "decoder/0/eng_Latn"):
         checkpoint.module_file(copy, module).unlink()
     translator = Translator(copy, vocab, EN, DE)
     assert len(translator.translate(["A dog runs.", "Two men."], beam_size=2)) == 2
-    with pytest.raises(InputNotFoundError, match="encoder/deu_Latn"):
+    with pytest.raises(InputNotFoundError, match="decoder/0/eng_Latn"):
         Translator(copy, vocab, DE, EN)
 
 
-def test_unknown_direction_lists_the_available_ones(ckpt: Path, vocab: Vocab) -> None:
-    with pytest.raises(ConfigError) as err:
+def test_a_language_outside_the_plan_is_named(ckpt: Path, vocab: Vocab) -> None:
+    with pytest.raises(ConfigError, match=FR):
         Translator(ckpt, vocab, EN, FR)
-    message = str(err.value)
-    assert f"{EN}-{FR}" in message and str(ckpt) in message
-    assert f"{EN}-{DE}" in message and f"{DE}-{EN}" in message
+
+
+@pytest.fixture(scope="module")
+def three_language_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plan, Vocab]:
+    """An (untrained) independent-preset checkpoint of eng→deu and deu→fra, saved module by
+    module, with a word vocabulary that has the three language tags."""
+    from mtforge.vocab import train_vocab
+
+    root = tmp_path_factory.mktemp("three")
+    words = ["A dog runs.", "Ein Hund rennt.", "Un chien court."] * 30
+    vocab = Vocab(train_vocab(iter(words), root / "spm", vocab_size=18, languages=[EN, DE, FR], model_type="word"))
+    meta = load_meta_config({**preset("independent", encoder_layers=2, decoder_layers=1),
+                             "directions": [f"{EN}-{DE}", f"{DE}-{FR}"]})
+    plan = resolve_plan(meta, sizes={(EN, DE): 10, (DE, FR): 10})
+    cfg = ModelConfig(vocab_size=len(vocab), d_model=32, n_heads=2, ffn_dim=64)
+    model = ModularTransformer(cfg, plan.module_layers(), seed=0)
+    ckpt = root / "checkpoint"
+    for module, unit in model.named_units().items():
+        checkpoint.save_module(ckpt, 0, module, unit, None)
+    checkpoint.write_frame(ckpt, {"step": 0, "model": cfg.model_dump(), "plan": plan.model_dump(mode="json"),
+                                  "plan_fingerprint": plan.fingerprint()})
+    return ckpt, plan, vocab
+
+
+def test_loaded_parameters_are_exactly_the_directions_modules(three_language_checkpoint) -> None:
+    ckpt, plan, vocab = three_language_checkpoint
+    cfg = ModelConfig(vocab_size=len(vocab), d_model=32, n_heads=2, ffn_dim=64)
+    inventory = module_inventory(plan, cfg)
+    translator = Translator(ckpt, vocab, EN, DE)
+    expected = {"embeddings/shared", "encoder/0/eng_Latn", "decoder/0/deu_Latn"}
+    assert set(translator.loaded_modules) == expected
+    assert translator.parameters == sum(inventory[m]["parameters"] for m in expected)
+    assert translator.parameters < sum(v["parameters"] for v in inventory.values())
+
+
+def test_an_untrained_direction_is_translated_zero_shot_with_a_warning(three_language_checkpoint) -> None:
+    ckpt, _, vocab = three_language_checkpoint
+    with pytest.warns(ZeroShotWarning, match=f"{EN}-{FR} was not trained"):
+        translator = Translator(ckpt, vocab, EN, FR)
+    assert translator.zero_shot
+    assert translator.loaded_modules == ["decoder/0/fra_Latn", "embeddings/shared", "encoder/0/eng_Latn"]
+    assert len(translator.translate(["A dog runs."], beam_size=2, max_tokens=16)) == 1
+
+
+def test_zero_shot_needs_both_sides_trained(three_language_checkpoint) -> None:
+    """fra has a decoder but no encoder: fra→deu cannot be composed."""
+    ckpt, _, vocab = three_language_checkpoint
+    with pytest.raises(ConfigError, match="encoder/0/fra_Latn"):
+        Translator(ckpt, vocab, FR, DE)
 
 
 def test_missing_checkpoint_names_the_path(vocab: Vocab, tmp_path: Path) -> None:
@@ -85,7 +134,7 @@ def test_output_order_matches_input_order_across_length_sorted_batches(toy_model
     # lengths deliberately unsorted, so length-sorting reorders them inside the translator
     sentences = [by_length[n].pop() for n in (4, 1, 3, 4, 2, 3, 1, 2, 4, 2, 1)]
     translator = Translator(toy_model.ckpt, toy_model.vocab, EN, DE)
-    assert translator.loaded_modules == ["decoder/deu_Latn", "embeddings", "encoder/eng_Latn"]
+    assert translator.loaded_modules == ["decoder/0/deu_Latn", "embeddings/shared", "encoder/0/eng_Latn"]
     done: list[int] = []
     out = translator.translate(sentences, beam_size=3, batch_sentences=3, progress=done.append)
     assert out == [toy_model.translation(s) for s in sentences]

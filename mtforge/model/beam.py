@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from mtforge.model.transformer import PAD_ID, ModularTransformer
+from mtforge.model.transformer import PAD_ID, ModularTransformer, Route
 from mtforge.vocab import EOS
 
 
 @torch.no_grad()
 def beam_search(
     model: ModularTransformer,
-    encoder: str,
-    decoder: str,
+    route: Route,
     src: torch.Tensor,
     tag_id: int,
     *,
@@ -31,7 +30,7 @@ def beam_search(
     batch, k = src.size(0), beam_size
     src_lens = src.ne(PAD_ID).sum(1).tolist()
     limits = [int(max_len_a * n + max_len_b) for n in src_lens]
-    memory, pad = model.encode(encoder, src)
+    memory, pad = model.encode(route, src)
     memory, pad = memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0)
     seqs = torch.full((batch * k, 1), tag_id, dtype=torch.long, device=src.device)
     scores = torch.zeros(batch, k, device=src.device)
@@ -39,7 +38,7 @@ def beam_search(
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     active = list(range(batch))  # sentences still decoding; their beams are rows of seqs
     for step in range(1, max(limits) + 1):
-        logp = torch.log_softmax(model.decode(decoder, seqs, memory, pad, last_only=True).float(), dim=-1)
+        logp = torch.log_softmax(model.decode(route, seqs, memory, pad, last_only=True).float(), dim=-1)
         logp[:, PAD_ID] = float("-inf")
         vocab = logp.size(-1)
         cand = (scores.view(-1, 1) + logp).view(len(active), k * vocab)

@@ -1,30 +1,37 @@
-"""A transformer encoder-decoder assembled from named modules.
+"""A transformer encoder-decoder assembled from named modules (MAMMOTH style).
 
-The model is a bag of modules addressed by id, in the MAMMOTH style:
+The model is a bag of modules addressed by id; a translation *route* (a task of the plan,
+see :mod:`mtforge.train.plan`) names the ones it runs through, in order:
 
-* ``embeddings`` — the joint token embedding table (tied with the output projection);
-* ``encoder/<name>`` — an encoder layer stack;
-* ``decoder/<name>`` — a decoder layer stack.
+* ``embeddings/<name>`` — a token embedding table (shared by every language, or one per
+  language), tied with the output projection of the decoder that uses it;
+* ``encoder/<i>/<name>`` — the i-th encoder stack: ``n`` pre-norm layers and a layer norm;
+* ``decoder/<i>/<name>`` — the i-th decoder stack, attending to the encoder's output.
 
-A translation *task* picks one encoder and one decoder by name (see
-:mod:`mtforge.train.tasks`), so language-specific and shared stacks are just different
-names. Every module is saved to and loaded from its own checkpoint file, which lets
-inference load only the modules of the requested direction.
+Language-specific, group-shared and fully shared stacks are only different names, so any
+layer-wise sharing scheme is a set of routes over the same kind of units. A model object
+holds only the modules it is built with: a rank builds the modules of its tasks, inference
+the modules of one direction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
+from mtforge.errors import ConfigError
+
 PAD_ID = 0
 
 
 class ModelConfig(BaseModel):
-    """Hyper-parameters shared by every module of one model."""
+    """Hyper-parameters shared by every module of one model (stack depths come from the plan)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,10 +39,17 @@ class ModelConfig(BaseModel):
     d_model: int = Field(256, description="model width")
     n_heads: int = Field(4, description="attention heads")
     ffn_dim: int = Field(1024, description="feed-forward inner width")
-    encoder_layers: int = Field(3, description="layers per encoder stack")
-    decoder_layers: int = Field(3, description="layers per decoder stack")
     dropout: float = Field(0.1, description="dropout probability")
     max_positions: int = Field(512, description="longest sequence the positional table covers")
+
+
+class Route(Protocol):
+    """The modules one translation direction runs through (a plan's ``TaskPlan`` is one)."""
+
+    src_embeddings: str
+    encoder: Sequence[str]
+    decoder: Sequence[str]
+    tgt_embeddings: str
 
 
 def sinusoidal_table(positions: int, dim: int) -> Tensor:
@@ -68,14 +82,14 @@ class Embeddings(nn.Module):
 
 
 class EncoderStack(nn.Module):
-    """Pre-norm transformer encoder layers with a final layer norm."""
+    """``layers`` pre-norm transformer encoder layers with a final layer norm."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, layers: int) -> None:
         super().__init__()
         layer = nn.TransformerEncoderLayer(
             cfg.d_model, cfg.n_heads, cfg.ffn_dim, cfg.dropout, batch_first=True, norm_first=True
         )
-        self.layers = nn.TransformerEncoder(layer, cfg.encoder_layers, norm=nn.LayerNorm(cfg.d_model),
+        self.layers = nn.TransformerEncoder(layer, layers, norm=nn.LayerNorm(cfg.d_model),
                                             enable_nested_tensor=False)
 
     def forward(self, x: Tensor, pad_mask: Tensor) -> Tensor:
@@ -83,14 +97,14 @@ class EncoderStack(nn.Module):
 
 
 class DecoderStack(nn.Module):
-    """Pre-norm transformer decoder layers with a final layer norm."""
+    """``layers`` pre-norm transformer decoder layers with a final layer norm."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, layers: int) -> None:
         super().__init__()
         layer = nn.TransformerDecoderLayer(
             cfg.d_model, cfg.n_heads, cfg.ffn_dim, cfg.dropout, batch_first=True, norm_first=True
         )
-        self.layers = nn.TransformerDecoder(layer, cfg.decoder_layers, norm=nn.LayerNorm(cfg.d_model))
+        self.layers = nn.TransformerDecoder(layer, layers, norm=nn.LayerNorm(cfg.d_model))
 
     def forward(self, y: Tensor, memory: Tensor, memory_pad_mask: Tensor, tgt_pad_mask: Tensor | None) -> Tensor:
         causal = torch.ones(y.size(1), y.size(1), dtype=torch.bool, device=y.device).triu(1)  # True = masked
@@ -100,37 +114,78 @@ class DecoderStack(nn.Module):
         )
 
 
-class ModularTransformer(nn.Module):
-    """Embeddings plus any number of named encoder and decoder stacks."""
+def build_unit(cfg: ModelConfig, module: str, layers: int) -> nn.Module:
+    """The unit for a module id: its kind is the id's first path segment."""
+    kind = module.split("/", 1)[0]
+    if kind == "embeddings":
+        return Embeddings(cfg)
+    if kind == "encoder":
+        return EncoderStack(cfg, layers)
+    if kind == "decoder":
+        return DecoderStack(cfg, layers)
+    raise ConfigError(f"module id {module!r} is not embeddings/…, encoder/… or decoder/…")
 
-    def __init__(self, cfg: ModelConfig, encoders: list[str], decoders: list[str]) -> None:
+
+def _key(module: str) -> str:
+    return module.replace("/", "__")  # nn.ModuleDict keys cannot contain '.'; keep state-dict keys plain
+
+
+def module_seed(seed: int, module: str) -> int:
+    """A stable per-module seed: a module starts from the same weights whatever else is built."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{module}".encode()).digest()[:8], "big")
+
+
+class ModularTransformer(nn.Module):
+    """The units of ``modules`` (module id → stack depth; 0 for embeddings), run along routes.
+
+    With ``seed``, each unit is initialised from :func:`module_seed` (the global RNG is left
+    as it was), so two processes building different module sets agree on shared modules.
+    """
+
+    def __init__(self, cfg: ModelConfig, modules: Mapping[str, int], seed: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.embeddings = Embeddings(cfg)
-        self.encoders = nn.ModuleDict({name: EncoderStack(cfg) for name in encoders})
-        self.decoders = nn.ModuleDict({name: DecoderStack(cfg) for name in decoders})
+        units = {}
+        for module, layers in sorted(modules.items()):
+            if seed is None:
+                units[_key(module)] = build_unit(cfg, module, layers)
+                continue
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(module_seed(seed, module))
+                units[_key(module)] = build_unit(cfg, module, layers)
+        self.units = nn.ModuleDict(units)
+        self._ids = sorted(modules)
 
     def named_units(self) -> dict[str, nn.Module]:
-        """Every checkpointable unit by module id (``embeddings``, ``encoder/x``, ``decoder/y``)."""
-        units: dict[str, nn.Module] = {"embeddings": self.embeddings}
-        units.update({f"encoder/{k}": v for k, v in self.encoders.items()})
-        units.update({f"decoder/{k}": v for k, v in self.decoders.items()})
-        return units
+        """Every checkpointable unit by module id."""
+        return {m: self.units[_key(m)] for m in self._ids}
 
-    def encode(self, encoder: str, src: Tensor) -> tuple[Tensor, Tensor]:
-        """Source ids (B×S) → memory (B×S×D) and its padding mask."""
+    def unit(self, module: str) -> nn.Module:
+        key = _key(module)
+        if key not in self.units:
+            raise ConfigError(f"module {module!r} is not part of this model (it has {', '.join(self._ids)})")
+        return self.units[key]
+
+    def encode(self, route: Route, src: Tensor) -> tuple[Tensor, Tensor]:
+        """Source ids (B×S) → memory (B×S×D) after every encoder stack, and its padding mask."""
         pad = src.eq(PAD_ID)
-        return self.encoders[encoder](self.embeddings(src), pad), pad
+        x = self.unit(route.src_embeddings)(src)
+        for module in route.encoder:
+            x = self.unit(module)(x, pad)
+        return x, pad
 
-    def decode(self, decoder: str, prefix: Tensor, memory: Tensor, memory_pad: Tensor, *,
+    def decode(self, route: Route, prefix: Tensor, memory: Tensor, memory_pad: Tensor, *,
                last_only: bool = False) -> Tensor:
         """Decoder input ids (B×T) → next-token logits (B×T×V), or only the last position's
         (B×V) with ``last_only`` — all that step-by-step decoding needs."""
         tgt_pad = prefix.eq(PAD_ID)
-        hidden = self.decoders[decoder](self.embeddings(prefix), memory, memory_pad,
-                                        tgt_pad if bool(tgt_pad.any()) else None)
-        return self.embeddings.logits(hidden[:, -1] if last_only else hidden)
+        tgt_pad_mask = tgt_pad if bool(tgt_pad.any()) else None
+        embeddings = self.unit(route.tgt_embeddings)
+        y = embeddings(prefix)
+        for module in route.decoder:
+            y = self.unit(module)(y, memory, memory_pad, tgt_pad_mask)
+        return embeddings.logits(y[:, -1] if last_only else y)
 
-    def forward(self, encoder: str, decoder: str, src: Tensor, prefix: Tensor) -> Tensor:
-        memory, pad = self.encode(encoder, src)
-        return self.decode(decoder, prefix, memory, pad)
+    def forward(self, route: Route, src: Tensor, prefix: Tensor) -> Tensor:
+        memory, pad = self.encode(route, src)
+        return self.decode(route, prefix, memory, pad)

@@ -7,10 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pydantic import Field
-from sacrebleu.metrics import BLEU, CHRF
 
 from mtforge.corpus import Corpus
 from mtforge.errors import CorpusFormatError
+from mtforge.scoring import score_direction
 from mtforge.stage import Resources, StageConfig, stage
 from mtforge.tracking import Score
 
@@ -29,14 +29,6 @@ def pairs_by_direction(corpus: Corpus) -> dict[str, list[str]]:
     for row in corpus.iter_rows():
         out.setdefault(f"{row['src_lang']}-{row['tgt_lang']}", []).append(row["tgt"])
     return out
-
-
-def score_direction(direction: str, hyps: list[str], refs: list[str], tokenize: str) -> Score:
-    bleu, chrf = BLEU(tokenize=tokenize), CHRF(word_order=2)
-    b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
-    return Score(direction=direction, bleu=round(b.score, 2), chrf=round(c.score, 2),
-                 bleu_signature=str(bleu.get_signature()), chrf_signature=str(chrf.get_signature()),
-                 n_segments=len(hyps))
 
 
 def markdown_report(scores: list[Score]) -> str:

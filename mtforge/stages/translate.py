@@ -33,7 +33,8 @@ def group_by_direction(corpus: Corpus) -> dict[tuple[str, str], tuple[list[str],
 @stage("translate", version="1", config=TranslateConfig, resources=Resources(cpu="2", memory="4Gi"))
 def translate(*, model: str, vocab: str, corpus: str, out_dir: str, config: TranslateConfig) -> dict[str, float]:
     """Translate every direction of ``corpus``; hypotheses go to ``out_dir/corpus`` (column ``tgt``)
-    and to ``out_dir/<src>-<tgt>.txt``, one line per source row in corpus order."""
+    and to ``out_dir/<src>-<tgt>.txt``, one line per source row in corpus order. Each direction
+    loads only its own modules; the stats count its sentences and the parameters it loaded."""
     spm = Vocab(Path(vocab) / MODEL_FILE)
     stats: dict[str, float] = {}
     with CorpusWriter(Path(out_dir) / "corpus") as writer:
@@ -44,4 +45,5 @@ def translate(*, model: str, vocab: str, corpus: str, out_dir: str, config: Tran
             writer.write([{"src": s, "tgt": h, "src_lang": src_lang, "tgt_lang": tgt_lang, "score": None,
                            "origin": o} for s, h, o in zip(sources, hyps, origins)])
             stats[f"sentences.{src_lang}-{tgt_lang}"] = float(len(hyps))
+            stats[f"parameters_loaded.{src_lang}-{tgt_lang}"] = float(translator.parameters)
     return stats

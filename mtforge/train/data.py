@@ -2,32 +2,59 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from mtforge.corpus import Corpus
+from mtforge.errors import CorpusFormatError
 from mtforge.model.transformer import PAD_ID
-from mtforge.train.tasks import Task
+from mtforge.train.plan import TaskPlan
 from mtforge.vocab import EOS, Vocab
 
 
 @dataclass
 class Bitext:
-    """Token ids of one task's sentence pairs (targets end with EOS)."""
+    """Token ids of one task's sentence pairs (targets end with EOS) and the target texts."""
 
     src: list[list[int]]
     tgt: list[list[int]]
+    references: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.src)
 
 
-def load_bitexts(corpus_path: str, vocab: Vocab, tasks: list[Task], max_tokens: int) -> dict[str, Bitext]:
-    """Encode the rows of every task's direction; other directions in the corpus are ignored."""
-    texts: dict[str, tuple[list[str], list[str]]] = {t.name: ([], []) for t in tasks}
+def source_ids(vocab: Vocab, task: TaskPlan, sentences: list[str], max_tokens: int) -> list[list[int]]:
+    """Encoded sources of ``task``, truncated to ``max_tokens``; with the task's language
+    prefix (Figure 2c of MAMMOTH) the target-language tag comes first."""
+    ids = [s[:max_tokens] for s in vocab.encode(sentences)]
+    if task.lang_prefix:
+        tag = vocab.tag_id(task.tgt_lang)
+        ids = [[tag] + s[: max_tokens - 1] for s in ids]
+    return ids
+
+
+def _read_pair(task: TaskPlan) -> tuple[list[str], list[str]]:
+    """The sentence pairs of a task whose data is a pair of text files (a corpus template)."""
+    assert task.src_path is not None and task.tgt_path is not None
+    sides = []
+    for path in (task.src_path, task.tgt_path):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
+            sides.append([line.rstrip("\n").rstrip("\r") for line in f])
+    if len(sides[0]) != len(sides[1]):
+        raise CorpusFormatError(f"task {task.name}: {task.src_path} has {len(sides[0])} lines but "
+                                f"{task.tgt_path} has {len(sides[1])}")
+    return sides[0], sides[1]
+
+
+def _corpus_texts(corpus_path: str, names: set[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """Source and target sentences of each direction in ``names`` from an mtforge corpus."""
+    texts: dict[str, tuple[list[str], list[str]]] = {name: ([], []) for name in names}
     for batch in Corpus.open(corpus_path).iter_batches():
         cols = batch.to_pydict()
         for src, tgt, sl, tl in zip(cols["src"], cols["tgt"], cols["src_lang"], cols["tgt_lang"]):
@@ -35,11 +62,19 @@ def load_bitexts(corpus_path: str, vocab: Vocab, tasks: list[Task], max_tokens: 
             if pair is not None:
                 pair[0].append(src)
                 pair[1].append(tgt)
+    return texts
+
+
+def load_bitexts(corpus_path: str | None, vocab: Vocab, tasks: list[TaskPlan], max_tokens: int) -> dict[str, Bitext]:
+    """Encode each task's pairs: from its template files when the plan names them, else the
+    rows of its direction in the corpus at ``corpus_path`` (other directions are ignored)."""
+    from_corpus = {t.name for t in tasks if t.src_path is None}
+    texts = _corpus_texts(corpus_path, from_corpus) if from_corpus and corpus_path else {}
     out = {}
-    for name, (src, tgt) in texts.items():
-        src_ids = [s[:max_tokens] for s in vocab.encode(src)]
+    for task in tasks:
+        src, tgt = _read_pair(task) if task.src_path is not None else texts.get(task.name, ([], []))
         tgt_ids = [t[: max_tokens - 1] + [EOS] for t in vocab.encode(tgt)]
-        out[name] = Bitext(src_ids, tgt_ids)
+        out[task.name] = Bitext(source_ids(vocab, task, src, max_tokens), tgt_ids, tgt)
     return out
 
 

@@ -1,11 +1,14 @@
 """The distributed training program (one process per rank; started by torchrun).
 
 Run as ``python -m mtforge.train JOB.json`` under ``torchrun``; the job file names the
-training corpus, optional validation corpus, vocabulary, output directory and the
-:class:`~mtforge.train.config.TrainConfig`. Each rank trains the tasks the plan allocates to
-it, synchronises each module's gradients only with that module's holders, steps one
-optimizer per module, and the holders save per-module checkpoints. Re-running the same job
-resumes from the last complete checkpoint in the output directory.
+training corpus, optional validation corpus, vocabulary, output directory, the
+:class:`~mtforge.train.config.TrainConfig` and the resolved :class:`~mtforge.train.plan.Plan`.
+Each rank builds only the modules of the tasks the plan allocates to it, takes their initial
+weights from each module's lowest holder, samples one of its tasks per step, synchronises
+each module's gradients only with that module's holders, and steps one optimizer per module
+when the module got a gradient. The lowest holder of each module saves it; rank 0 writes the
+frame. Re-running the same job resumes from the last complete checkpoint in the output
+directory; a checkpoint of another plan is refused before any step.
 """
 
 from __future__ import annotations
@@ -15,76 +18,43 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from pydantic import BaseModel
 from torch.distributed.elastic.multiprocessing.errors import record as record_errors
 
-from mtforge.langcodes import parse_directions
-from mtforge.model.transformer import PAD_ID, ModelConfig, ModularTransformer
+from mtforge.errors import ConfigError
+from mtforge.model.transformer import ModularTransformer
 from mtforge.train import checkpoint
 from mtforge.train.config import TrainConfig
-from mtforge.train.data import Batch, BatchStream, load_bitexts, make_batch
+from mtforge.train.data import Bitext, BatchStream, load_bitexts
+from mtforge.train.planning import model_config
+from mtforge.train.plan import Plan
+from mtforge.train.sampling import module_users, sampled_slot
 from mtforge.train.sync import ModuleSync
-from mtforge.train.tasks import Task, allocate, make_tasks, module_holders
+from mtforge.train.validate import task_loss, validate
 from mtforge.vocab import Vocab
 
 
 class TrainJob(BaseModel):
     """Everything one training run needs; serialised to the JSON file the ranks read."""
 
-    corpus: str
+    corpus: str | None
     vocab: str
     out_dir: str
     valid: str | None = None
     config: TrainConfig
-
-
-def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
-    return ModelConfig(vocab_size=vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads, ffn_dim=cfg.ffn_dim,
-                       encoder_layers=cfg.encoder_layers, decoder_layers=cfg.decoder_layers, dropout=cfg.dropout)
-
-
-def build_model(cfg: ModelConfig, tasks: list[Task]) -> ModularTransformer:
-    return ModularTransformer(cfg, sorted({t.encoder for t in tasks}), sorted({t.decoder for t in tasks}))
+    plan: Plan
 
 
 def inverse_sqrt(step: int, warmup: int) -> float:
     """LR multiplier: linear warm-up to 1, then decay ∝ 1/sqrt(step)."""
     step = max(step, 1)
     return min(step / warmup, math.sqrt(warmup / step)) if warmup > 0 else 1.0 / math.sqrt(step)
-
-
-def task_loss(model: ModularTransformer, task: Task, batch: Batch, smoothing: float) -> torch.Tensor:
-    """Summed token cross-entropy of one batch."""
-    logits = model(task.encoder, task.decoder, batch.src, batch.prefix)
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch.labels.reshape(-1),
-                           ignore_index=PAD_ID, label_smoothing=smoothing, reduction="sum")
-
-
-@torch.no_grad()
-def validation_loss(model: ModularTransformer, task: Task, data, tag_id: int, batch_tokens: int) -> float:
-    """Per-token cross-entropy (no smoothing) over a whole validation bitext."""
-    model.eval()
-    total, tokens = 0.0, 0
-    order = sorted(range(len(data)), key=lambda i: len(data.src[i]) + len(data.tgt[i]))
-    step = max(1, batch_tokens // 64)
-    for start in range(0, len(order), step):
-        ids = order[start : start + step]
-        batch = make_batch([data.src[i] for i in ids], [data.tgt[i] for i in ids], tag_id).to(device_of(model))
-        total += float(task_loss(model, task, batch, 0.0))
-        tokens += batch.target_tokens
-    model.train()
-    return total / max(tokens, 1)
-
-
-def device_of(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 @dataclass
@@ -115,130 +85,206 @@ def log(rank: int, message: str) -> None:
         print(message, flush=True)
 
 
-def train(job: TrainJob, env: Env) -> dict[str, Any]:
-    """Run (or resume) training; rank 0 returns and writes the summary."""
-    cfg = job.config
-    out = Path(job.out_dir)
-    ckpt_dir = out / "checkpoint"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores // env.local_world_size))
+@dataclass
+class Window:
+    """Per-task target tokens and summed loss since the last log line."""
 
-    vocab = Vocab(job.vocab)
-    tasks = make_tasks(parse_directions(cfg.directions), cfg.sharing)
-    plan = allocate(tasks, env.world_size)
-    holders = module_holders(plan)
-    mine = plan[env.rank]
-    held = sorted({m for a in mine for m in a.task.modules})
+    start: float = field(default_factory=time.perf_counter)
+    loss: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
 
-    device = env.device
-    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(model_config(cfg, len(vocab)), tasks).to(device)
-    units = model.named_units()
-    optimizers = {m: torch.optim.Adam(units[m].parameters(), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-9) for m in held}
-    sync = ModuleSync(holders, env.rank)
+    def add(self, task: str, loss: float, tokens: int) -> None:
+        self.loss[task] = self.loss.get(task, 0.0) + loss
+        self.tokens[task] = self.tokens.get(task, 0) + tokens
 
-    bitexts = load_bitexts(job.corpus, vocab, [a.task for a in mine], cfg.max_tokens_per_sentence)
-    streams = {a.task.name: BatchStream(bitexts[a.task.name], vocab.tag_id(a.task.tgt_lang), cfg.batch_tokens,
-                                        cfg.seed, a.shard, a.num_shards) for a in mine}
-    valid = (load_bitexts(job.valid, vocab, [a.task for a in mine if a.shard == 0], cfg.max_tokens_per_sentence)
-             if job.valid else {})
 
-    start_step = 0
-    frame = checkpoint.read_frame(ckpt_dir)
-    summary_file = out / "train_summary.json"
-    if frame is not None and frame["step"] >= cfg.max_steps and summary_file.exists():
-        # A finished run started again (e.g. a retried task): keep its results as they are.
-        log(env.rank, f"already trained to step {frame['step']} ({ckpt_dir}); nothing to do")
-        return json.loads(summary_file.read_text())
-    if frame is not None:
-        for m in held:
-            checkpoint.load_module(ckpt_dir, m, units[m], optimizers[m])
-        for name, state in frame["data_state"][str(env.rank)].items():
-            streams[name].restore(state)
-        start_step = frame["step"]
-        log(env.rank, f"resuming from step {start_step} ({ckpt_dir})")
-    torch.manual_seed(cfg.seed * 7919 + env.rank + start_step)
+class RankTrainer:
+    """One rank's share of a training run: its modules, optimizers, data streams and sync."""
 
-    metrics_file = out / "metrics.jsonl"
-    params = sum(p.numel() for p in model.parameters())
-    log(env.rank, f"training {len(tasks)} task(s) on {env.world_size} rank(s); {params / 1e6:.1f}M parameters; "
-                  f"steps {start_step}→{cfg.max_steps}")
+    def __init__(self, job: TrainJob, env: Env) -> None:
+        self.job, self.env, self.cfg, self.plan = job, env, job.config, job.plan
+        self.plan.check_world_size(env.world_size)
+        self.out = Path(job.out_dir)
+        self.ckpt_dir = self.out / "checkpoint"
+        self.vocab = Vocab(job.vocab)
+        self.model_cfg = model_config(self.cfg, len(self.vocab))
+        self.slots = self.plan.ranks[env.rank]
+        self.tasks = {s.task: self.plan.task(s.task) for s in self.slots}
+        self.held = sorted({m for t in self.tasks.values() for m in t.modules})
+        self.holders = self.plan.holders()
+        layers = self.plan.module_layers()
+        self.device = env.device
+        self.model = ModularTransformer(self.model_cfg, {m: layers[m] for m in self.held},
+                                        seed=self.cfg.seed).to(self.device)
+        self.units = self.model.named_units()
+        self.sync = ModuleSync(self.holders, env.rank)
+        self.sync.broadcast_from_lowest(self.units)
+        self.optimizers = {m: torch.optim.Adam(self.units[m].parameters(), lr=self.cfg.lr, betas=(0.9, 0.98),
+                                               eps=1e-9) for m in self.held}
+        bitexts = load_bitexts(job.corpus, self.vocab, list(self.tasks.values()), self.cfg.max_tokens_per_sentence)
+        for name, data in bitexts.items():
+            if not len(data):
+                raise ConfigError(f"task {name} has no training data (rank {env.rank})")
+        self.streams = {s.task: BatchStream(bitexts[s.task], self.vocab.tag_id(self.tasks[s.task].tgt_lang),
+                                            self.cfg.batch_tokens, self.cfg.seed, s.shard, s.num_shards)
+                        for s in self.slots}
+        self.valid = self._valid_data()
 
-    def save(step: int) -> None:
-        for m in held:
-            if holders[m][0] == env.rank:
-                checkpoint.save_module(ckpt_dir, m, units[m], optimizers[m])
-        states = gather({n: s.state() for n, s in streams.items()})
-        if env.rank == 0:
-            checkpoint.write_frame(ckpt_dir, {
-                "step": step, "model": model_config(cfg, len(vocab)).model_dump(), "train": cfg.model_dump(),
-                "tasks": [t.__dict__ for t in tasks], "modules": sorted(holders),
-                "data_state": {str(r): s for r, s in enumerate(states)}, "vocab": Path(job.vocab).name,
+    def _valid_data(self) -> dict[str, Bitext]:
+        """Validation pairs of the tasks this rank validates (those it holds shard 0 of)."""
+        if not self.job.valid:
+            return {}
+        tasks = [self.tasks[s.task].model_copy(update={"src_path": None, "tgt_path": None})
+                 for s in self.slots if s.shard == 0]
+        data = load_bitexts(self.job.valid, self.vocab, tasks, self.cfg.max_tokens_per_sentence)
+        return {name: bitext for name, bitext in data.items() if len(bitext)}
+
+    # -- checkpoints -------------------------------------------------------------------
+    def resume(self) -> int:
+        """Load the last complete checkpoint, if any; the step to continue from."""
+        frame = checkpoint.read_frame(self.ckpt_dir)
+        if frame is None:
+            return 0
+        checkpoint.require_same_plan(frame, self.plan.fingerprint(), self.ckpt_dir)
+        if frame["model"] != self.model_cfg.model_dump():
+            raise ConfigError(f"checkpoint {self.ckpt_dir} has model {frame['model']}, this run "
+                              f"{self.model_cfg.model_dump()}; train into a new output directory")
+        for m in self.held:
+            checkpoint.load_module(self.ckpt_dir, m, self.units[m], self.optimizers[m])
+        rank = frame["ranks"][str(self.env.rank)]
+        for name, state in rank["data"].items():
+            self.streams[name].restore(state)
+        checkpoint.set_rng_state(rank["rng"])
+        return int(frame["step"])
+
+    def save(self, step: int) -> None:
+        for m in self.held:
+            if self.holders[m][0] == self.env.rank:
+                checkpoint.save_module(self.ckpt_dir, step, m, self.units[m], self.optimizers[m])
+        states = gather({"data": {n: s.state() for n, s in self.streams.items()}, "rng": checkpoint.rng_state()})
+        if self.env.rank == 0:
+            checkpoint.write_frame(self.ckpt_dir, {
+                "step": step, "plan_fingerprint": self.plan.fingerprint(), "plan": self.plan.model_dump(mode="json"),
+                "model": self.model_cfg.model_dump(), "train": self.cfg.model_dump(),
+                "ranks": {str(r): s for r, s in enumerate(states)}, "vocab": Path(self.job.vocab).name,
             })
 
-    def validate(step: int) -> dict[str, float]:
-        losses = {a.task.name: validation_loss(model, a.task, valid[a.task.name], vocab.tag_id(a.task.tgt_lang),
-                                               cfg.batch_tokens) for a in mine if a.task.name in valid}
-        merged = {k: v for part in gather(losses) for k, v in part.items()}
-        if merged and env.rank == 0:
-            record(metrics_file, {"step": step, **{f"valid_loss.{k}": v for k, v in merged.items()}})
-            log(env.rank, f"step {step}: valid loss " + ", ".join(f"{k} {v:.3f}" for k, v in merged.items()))
-        return merged
-
-    model.train()
-    t0 = time.perf_counter()
-    window_tokens, window_loss, window_start = 0, 0.0, time.perf_counter()
-    total_tokens = 0
-    loss_value = float("nan")
-    for step in range(start_step + 1, cfg.max_steps + 1):
-        for opt in optimizers.values():
+    # -- one step ----------------------------------------------------------------------
+    def step(self, step: int, window: Window) -> None:
+        """Forward/backward of this rank's sampled task, module-wise sync, optimizer steps."""
+        cfg = self.cfg
+        for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        step_tokens, step_loss = 0, 0.0
-        for a in mine:
-            batch = next(streams[a.task.name]).to(device)
-            loss = task_loss(model, a.task, batch, cfg.label_smoothing)
-            n = batch.target_tokens
-            (loss / n).backward()
-            step_tokens += n
-            step_loss += float(loss.detach())
-        sync.all_reduce(units, set(held))
-        scale = inverse_sqrt(step, cfg.warmup_steps)
-        for m, opt in optimizers.items():
+        slot = sampled_slot(self.plan, self.env.rank, step, cfg.seed)
+        used: set[str] = set()
+        if slot is not None:
+            task = self.tasks[slot.task]
+            batch = next(self.streams[slot.task]).to(self.device)
+            loss = task_loss(self.model, task, batch, cfg.label_smoothing)
+            tokens = batch.target_tokens
+            (loss / tokens).backward()
+            used = set(task.modules)
+            window.add(task.name, float(loss.detach()), tokens)
+        users = module_users(self.plan, step, cfg.seed) if cfg.sync_counts == "sampled" else None
+        counts = self.sync.all_reduce(self.units, used, users)
+        lr = cfg.lr * inverse_sqrt(step, cfg.warmup_steps)
+        for m, opt in self.optimizers.items():
+            if counts[m] == 0:
+                continue  # no holder used it: no gradient, no update (Adam would still move it)
             if cfg.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(units[m].parameters(), cfg.clip_norm)
+                torch.nn.utils.clip_grad_norm_(self.units[m].parameters(), cfg.clip_norm)
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * scale
+                group["lr"] = lr
             opt.step()
-        window_tokens += step_tokens
-        window_loss += step_loss
-        total_tokens += step_tokens
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics of every task (each computed by one rank), merged on all ranks."""
+        mine = {}
+        for name, data in self.valid.items():
+            for key, value in validate(self.model, self.tasks[name], data, self.vocab, self.cfg.batch_tokens,
+                                       self.cfg.valid_bleu_sentences).items():
+                mine[f"{key}.{name}"] = value
+        return {k: v for part in gather(mine) for k, v in sorted(part.items())}
+
+
+def window_metrics(window: Window, step: int, lr: float) -> dict[str, Any]:
+    """Merge every rank's window into one metrics row (computed on all ranks; rank 0 logs it)."""
+    parts = gather((window.loss, window.tokens))
+    loss: dict[str, float] = {}
+    tokens: dict[str, int] = {}
+    for part_loss, part_tokens in parts:
+        for k, v in part_loss.items():
+            loss[k] = loss.get(k, 0.0) + v
+        for k, v in part_tokens.items():
+            tokens[k] = tokens.get(k, 0) + v
+    total = sum(tokens.values())
+    elapsed = max(time.perf_counter() - window.start, 1e-9)
+    row: dict[str, Any] = {"step": step, "loss": sum(loss.values()) / max(total, 1), "lr": lr,
+                           "tgt_tokens": total, "tgt_tokens_per_s": total / elapsed}
+    row.update({f"loss.{k}": loss[k] / max(tokens[k], 1) for k in sorted(loss)})
+    return row
+
+
+def train(job: TrainJob, env: Env) -> dict[str, Any]:
+    """Run (or resume) training; rank 0 writes metrics and the summary, all ranks return it."""
+    cfg = job.config
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores // env.local_world_size))
+    torch.manual_seed(cfg.seed * 7919 + env.rank)
+    rank = RankTrainer(job, env)
+    out = rank.out
+    summary_file = out / "train_summary.json"
+    frame = checkpoint.read_frame(rank.ckpt_dir)
+    if frame is not None and frame["step"] >= cfg.max_steps and summary_file.exists():
+        checkpoint.require_same_plan(frame, job.plan.fingerprint(), rank.ckpt_dir)
+        log(env.rank, f"already trained to step {frame['step']} ({rank.ckpt_dir}); nothing to do")
+        return json.loads(summary_file.read_text())
+    start_step = rank.resume()
+    if start_step:
+        log(env.rank, f"resuming from step {start_step} ({rank.ckpt_dir})")
+    metrics_file = out / "metrics.jsonl"
+    params = int(all_sum(sum(p.numel() for m, u in rank.units.items() for p in u.parameters()
+                             if rank.holders[m][0] == env.rank)))
+    log(env.rank, f"training {len(job.plan.tasks)} task(s) on {env.world_size} rank(s); "
+                  f"{params / 1e6:.1f}M parameters in {len(rank.holders)} modules; steps {start_step}→{cfg.max_steps}")
+
+    rank.model.train()
+    t0 = time.perf_counter()
+    window, total_tokens, loss_value = Window(), 0, float("nan")
+    for step in range(start_step + 1, cfg.max_steps + 1):
+        rank.step(step, window)
         if step % cfg.log_every == 0 or step == cfg.max_steps:
-            elapsed = time.perf_counter() - window_start
-            tokens = all_sum(window_tokens)
-            loss_value = all_sum(window_loss) / max(tokens, 1)
-            rate = tokens / max(elapsed, 1e-9)
+            row = window_metrics(window, step, cfg.lr * inverse_sqrt(step, cfg.warmup_steps))
+            total_tokens += row["tgt_tokens"]
+            loss_value = row["loss"]
             if env.rank == 0:
-                record(metrics_file, {"step": step, "loss": loss_value, "lr": cfg.lr * scale, "tgt_tokens_per_s": rate})
+                record(metrics_file, row)
                 eta = (cfg.max_steps - step) * (time.perf_counter() - t0) / max(step - start_step, 1)
-                log(0, f"step {step}/{cfg.max_steps} loss {loss_value:.3f} lr {cfg.lr * scale:.2e} "
-                       f"{rate:,.0f} tgt tok/s eta {eta / 60:.1f} min")
-            window_tokens, window_loss, window_start = 0, 0.0, time.perf_counter()
+                log(0, f"step {step}/{cfg.max_steps} loss {row['loss']:.3f} lr {row['lr']:.2e} "
+                       f"{row['tgt_tokens_per_s']:,.0f} tgt tok/s eta {eta / 60:.1f} min")
+            window = Window()
         if cfg.valid_every and step % cfg.valid_every == 0 and step < cfg.max_steps:
-            validate(step)
+            report_validation(rank, step, metrics_file)
         if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            save(step)
-    final_valid = validate(cfg.max_steps)
-    save(cfg.max_steps)
+            rank.save(step)
+    final_valid = report_validation(rank, cfg.max_steps, metrics_file)
+    rank.save(cfg.max_steps)
     wall = time.perf_counter() - t0
-    summary = {
-        "steps": cfg.max_steps, "resumed_from": start_step, "parameters": params, "final_loss": loss_value,
-        "wall_seconds": wall, "tgt_tokens": all_sum(total_tokens),
-        **{f"valid_loss.{k}": v for k, v in final_valid.items()},
-    }
-    summary["tgt_tokens_per_s"] = summary["tgt_tokens"] / max(wall, 1e-9)
+    summary = {"steps": cfg.max_steps, "resumed_from": start_step, "parameters": params, "final_loss": loss_value,
+               "wall_seconds": wall, "tgt_tokens": total_tokens, "tgt_tokens_per_s": total_tokens / max(wall, 1e-9),
+               "bytes_all_reduced": all_sum(rank.sync.bytes_reduced), **final_valid}
     if env.rank == 0:
         summary_file.write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def report_validation(rank: RankTrainer, step: int, metrics_file: Path) -> dict[str, float]:
+    merged = rank.validate()
+    if merged and rank.env.rank == 0:
+        record(metrics_file, {"step": step, **merged})
+        losses = {k.split(".", 1)[1]: v for k, v in merged.items() if k.startswith("valid_loss.")}
+        log(0, f"step {step}: valid loss " + ", ".join(f"{k} {v:.3f}" for k, v in losses.items()))
+    return merged
 
 
 def record(path: Path, row: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -17,22 +18,26 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 TAG = 4
 
 
+ROUTE = SimpleNamespace(src_embeddings="embeddings/shared", encoder=["encoder/0/enc"], decoder=["decoder/0/dec"],
+                        tgt_embeddings="embeddings/shared")
+
+
 class BiasedModel(ModularTransformer):
     """A real model whose output logits get a fixed per-token bias (e.g. to favour PAD or EOS)."""
 
     def __init__(self, cfg: ModelConfig, bias: dict[int, float]) -> None:
-        super().__init__(cfg, ["enc"], ["dec"])
+        super().__init__(cfg, {"embeddings/shared": 0, "encoder/0/enc": 1, "decoder/0/dec": 1})
         self.bias = torch.zeros(cfg.vocab_size)
         for token, value in bias.items():
             self.bias[token] = value
 
-    def decode(self, decoder, prefix, memory, memory_pad, *, last_only=False):
-        return super().decode(decoder, prefix, memory, memory_pad, last_only=last_only) + self.bias
+    def decode(self, route, prefix, memory, memory_pad, *, last_only=False):
+        return super().decode(route, prefix, memory, memory_pad, last_only=last_only) + self.bias
 
 
 def random_model(bias: dict[int, float] | None = None, seed: int = 0) -> ModularTransformer:
     torch.manual_seed(seed)
-    cfg = ModelConfig(vocab_size=40, d_model=32, n_heads=2, ffn_dim=64, encoder_layers=1, decoder_layers=1,
+    cfg = ModelConfig(vocab_size=40, d_model=32, n_heads=2, ffn_dim=64,
                       dropout=0.0, max_positions=128)
     return BiasedModel(cfg, bias or {}).eval()
 
@@ -43,12 +48,12 @@ def random_sources(n: int, seed: int, vocab: int = 40) -> list[list[int]]:
 
 
 @torch.no_grad()
-def greedy(model: ModularTransformer, src: list[int], tag: int, limit: int, encoder="enc", decoder="dec") -> list[int]:
+def greedy(model: ModularTransformer, src: list[int], tag: int, limit: int, route=ROUTE) -> list[int]:
     """Reference greedy decoding: argmax (PAD excluded) until EOS or ``limit`` tokens."""
-    memory, mask = model.encode(encoder, torch.tensor([src]))
+    memory, mask = model.encode(route, torch.tensor([src]))
     out: list[int] = []
     for _ in range(limit):
-        logits = model.decode(decoder, torch.tensor([[tag] + out]), memory, mask)[0, -1]
+        logits = model.decode(route, torch.tensor([[tag] + out]), memory, mask)[0, -1]
         logits[PAD_ID] = float("-inf")
         token = int(logits.argmax())
         if token == EOS:
@@ -68,7 +73,7 @@ def test_trained_model_translates_in_one_padded_batch(toy_model, beam_size: int)
     sentences = toy_model.sentences
     src = pad(toy_model.vocab.encode(sentences))
     assert src.eq(PAD_ID).any()  # mixed lengths: padding is exercised
-    hyps = beam_search(toy_model.model, toy_model.encoder, toy_model.decoder, src, toy_model.tag_id,
+    hyps = beam_search(toy_model.model, toy_model.route, src, toy_model.tag_id,
                        beam_size=beam_size)
     wrong = [(s, h) for s, h in zip(sentences, toy_model.vocab.decode(hyps)) if h != toy_model.translation(s)]
     assert not wrong
@@ -80,8 +85,8 @@ def test_beam_size_one_is_greedy_on_the_trained_model(toy_model) -> None:
     for sentence in toy_model.sentences[:8]:
         ids = vocab.encode([sentence])[0]
         expected = greedy(toy_model.model, ids, toy_model.tag_id, int(1.5 * len(ids) + 10),
-                          toy_model.encoder, toy_model.decoder)
-        got = beam_search(toy_model.model, toy_model.encoder, toy_model.decoder, torch.tensor([ids]),
+                          toy_model.route)
+        got = beam_search(toy_model.model, toy_model.route, torch.tensor([ids]),
                           toy_model.tag_id, beam_size=1)
         assert got == [expected]
         assert vocab.decode(got) == [toy_model.translation(sentence)]
@@ -91,7 +96,7 @@ def test_beam_size_one_is_greedy_on_the_trained_model(toy_model) -> None:
 def test_beam_size_one_is_greedy_on_a_random_model(seed: int) -> None:
     model = random_model(seed=seed)
     for src in random_sources(5, seed):
-        got = beam_search(model, "enc", "dec", torch.tensor([src]), TAG, beam_size=1, max_len_a=0.5, max_len_b=4)
+        got = beam_search(model, ROUTE, torch.tensor([src]), TAG, beam_size=1, max_len_a=0.5, max_len_b=4)
         assert got == [greedy(model, src, TAG, int(0.5 * len(src) + 4))]
 
 
@@ -99,27 +104,27 @@ def test_beam_size_one_is_greedy_on_a_random_model(seed: int) -> None:
 def test_a_hypothesis_that_never_ends_stops_at_each_sentences_own_limit(a: float, b: int) -> None:
     model = random_model({EOS: -1e4})  # EOS never wins: every hypothesis runs to its limit
     sources = random_sources(6, seed=7)
-    hyps = beam_search(model, "enc", "dec", pad(sources), TAG, beam_size=3, max_len_a=a, max_len_b=b)
+    hyps = beam_search(model, ROUTE, pad(sources), TAG, beam_size=3, max_len_a=a, max_len_b=b)
     assert [len(h) for h in hyps] == [int(a * len(s) + b) for s in sources]
 
 
 def test_pad_is_never_produced_even_when_the_model_prefers_it() -> None:
     model = random_model({PAD_ID: 50.0})
-    hyps = beam_search(model, "enc", "dec", pad(random_sources(6, seed=3)), TAG, beam_size=3)
+    hyps = beam_search(model, ROUTE, pad(random_sources(6, seed=3)), TAG, beam_size=3)
     assert all(h for h in hyps)
     assert all(PAD_ID not in h and EOS not in h for h in hyps)
 
 
 def test_eos_ends_a_hypothesis_and_is_not_part_of_it() -> None:
     model = random_model({EOS: 50.0})  # EOS first: the best hypothesis is empty
-    assert beam_search(model, "enc", "dec", pad(random_sources(4, seed=5)), TAG, beam_size=2) == [[]] * 4
+    assert beam_search(model, ROUTE, pad(random_sources(4, seed=5)), TAG, beam_size=2) == [[]] * 4
 
 
 @pytest.mark.parametrize("beam_size", [1, 2, 5])
 def test_output_holds_no_special_ids_for_any_beam_size(beam_size: int) -> None:
     model = random_model(seed=4)
     sources = random_sources(8, seed=11)
-    hyps = beam_search(model, "enc", "dec", pad(sources), TAG, beam_size=beam_size, max_len_a=1.0, max_len_b=2)
+    hyps = beam_search(model, ROUTE, pad(sources), TAG, beam_size=beam_size, max_len_a=1.0, max_len_b=2)
     assert len(hyps) == len(sources)
     for src, hyp in zip(sources, hyps):
         assert PAD_ID not in hyp and EOS not in hyp

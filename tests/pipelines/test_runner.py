@@ -98,8 +98,13 @@ def test_parameter_of_the_wrong_type_is_named() -> None:
 def test_unknown_pipeline_and_named_config_are_listed() -> None:
     with pytest.raises(ConfigError, match="pipelines: baseline"):
         resolve_params("nope")
-    with pytest.raises(ConfigError, match="named configs: tiny"):
+    with pytest.raises(ConfigError, match="named configs: multi30k-12, tiny"):
         resolve_params("baseline", "huge", fingerprint=False)
+
+
+def test_the_multi30k_config_trains_all_twelve_directions() -> None:
+    params = resolve_params("baseline", "multi30k-12", ["sharing=partial"], fingerprint=False)
+    assert len(params["directions"].split(",")) == 12 and params["sharing"] == "partial"
 
 
 def test_missing_data_path_is_named(tmp_path: Path) -> None:

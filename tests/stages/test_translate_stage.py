@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,11 @@ def test_pipeline_translations_cover_every_row_in_order(tiny_pipeline: dict[str,
     assert all(r["tgt"] != r["src"] for r in rows)
     record = read_stage_record(str(out))
     assert record["config"] == {"beam_size": 2, "batch_sentences": 4}
-    assert record["stats"] == {f"sentences.{EN}-{DE}": 6.0, f"sentences.{DE}-{EN}": 6.0}
+    inventory = json.loads((Path(tiny_pipeline["train"]) / "modules.json").read_text())
+    loaded = {d: sum(v["parameters"] for v in inventory.values() if d in v["tasks"]) for d in (f"{EN}-{DE}", f"{DE}-{EN}")}
+    assert record["stats"] == {f"sentences.{EN}-{DE}": 6.0, f"sentences.{DE}-{EN}": 6.0,
+                               **{f"parameters_loaded.{d}": float(n) for d, n in loaded.items()}}
+    assert loaded[f"{EN}-{DE}"] < sum(v["parameters"] for v in inventory.values())  # only its own modules
 
 
 def test_translations_match_the_translator_for_the_toy_model(toy_model, tmp_path: Path, torch_one_thread) -> None:
@@ -50,7 +55,7 @@ def test_translations_match_the_translator_for_the_toy_model(toy_model, tmp_path
                       for i, s in enumerate(sentences)])
     stats = run_stage("translate", {"beam_size": 3, "batch_sentences": 3}, out_dir=str(tmp_path / "out"),
                       model=str(model_dir), vocab=str(vocab_dir), corpus=str(tmp_path / "test"))
-    assert stats == {f"sentences.{EN}-{DE}": 10.0}
+    assert stats[f"sentences.{EN}-{DE}"] == 10.0
     rows = list(Corpus.open(tmp_path / "out" / "corpus").iter_rows())
     assert [(r["origin"], r["tgt"]) for r in rows] == [(f"toy:{i}", toy_model.translation(s))
                                                        for i, s in enumerate(sentences)]

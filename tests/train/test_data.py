@@ -1,4 +1,5 @@
-"""Training data: token-budget batches, resumable batch streams, batch tensors, bitext loading."""
+"""Training data: token-budget batches, resumable batch streams, batch tensors, and loading the
+bitexts of a plan's tasks (from an mtforge corpus or from a corpus template's files)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from mtforge.errors import CorpusFormatError
 from mtforge.model.transformer import PAD_ID
-from mtforge.train.data import Bitext, BatchStream, batch_indices, load_bitexts, make_batch, pad
-from mtforge.train.tasks import make_tasks
+from mtforge.train.data import Bitext, BatchStream, batch_indices, load_bitexts, make_batch, pad, source_ids
+from mtforge.train.plan import Plan, TaskPlan, load_meta_config, preset, resolve_plan
 from mtforge.vocab import EOS, Vocab
 
 TAG = 7
@@ -132,15 +134,80 @@ def test_pad_right_pads_with_pad_id() -> None:
     assert pad([[5], [6, 7, 8]]).tolist() == [[5, PAD_ID, PAD_ID], [6, 7, 8]]
 
 
+EN, DE = "eng_Latn", "deu_Latn"
+#: multi30k's first pair (the tiny corpora start with it)
+FIRST_EN = "Two young, White males are outside near many bushes."
+FIRST_DE = "Zwei junge weiße Männer sind im Freien in der Nähe vieler Büsche."
+
+
+def plan_of(sharing: str, directions: list[str], **fields) -> Plan:
+    return resolve_plan(load_meta_config({**preset(sharing, encoder_layers=1, decoder_layers=1),
+                                          "directions": directions, **fields}))
+
+
+@pytest.fixture(scope="module")
+def vocab(tiny_spm: str) -> Vocab:
+    return Vocab(Path(tiny_spm) / "spm.model")
+
+
 def test_load_bitexts_keeps_only_task_directions_truncates_and_appends_eos(
-        tiny_corpora: dict[str, Path], tiny_spm: str) -> None:
-    vocab = Vocab(Path(tiny_spm) / "spm.model")
-    tasks = make_tasks([("deu_Latn", "eng_Latn")], "language")
+        tiny_corpora: dict[str, Path], vocab: Vocab) -> None:
+    tasks = plan_of("independent", [f"{DE}-{EN}"]).tasks
     bitexts = load_bitexts(str(tiny_corpora["train"]), vocab, tasks, max_tokens=8)
-    assert list(bitexts) == ["deu_Latn-eng_Latn"]
-    data = bitexts["deu_Latn-eng_Latn"]
+    assert list(bitexts) == [f"{DE}-{EN}"]
+    data = bitexts[f"{DE}-{EN}"]
     assert len(data) == 300
     assert all(1 <= len(s) <= 8 for s in data.src)
     assert all(len(t) <= 8 and t[-1] == EOS and EOS not in t[:-1] for t in data.tgt)
-    # deu→eng rows: the source is German; the first pair of multi30k is "Zwei junge weiße Männer …"
-    assert data.src[0] == vocab.encode(["Zwei junge weiße Männer sind im Freien in der Nähe vieler Büsche."])[0][:8]
+    # deu→eng rows: the source is German, the reference text is the English side
+    assert data.src[0] == vocab.encode([FIRST_DE])[0][:8]
+    assert data.references[0] == FIRST_EN
+
+
+def test_a_planned_direction_missing_from_the_corpus_loads_empty(tiny_corpora: dict[str, Path], vocab: Vocab) -> None:
+    plan = plan_of("independent", ["en-de", "fr-en"])
+    bitexts = load_bitexts(str(tiny_corpora["train"]), vocab, plan.tasks, max_tokens=16)
+    assert len(bitexts[f"{EN}-{DE}"]) == 300
+    assert len(bitexts[f"fra_Latn-{EN}"]) == 0  # the trainer turns this into a clear error
+
+
+def test_a_shared_decoder_gets_the_target_tag_prefixed_to_the_source(vocab: Vocab) -> None:
+    """MAMMOTH Fig. 2c: a decoder shared by several targets learns which to produce from the tag."""
+    shared = plan_of("full", ["en-de", "de-en"]).task("en-de")
+    own = plan_of("independent", ["en-de", "de-en"]).task("en-de")
+    assert shared.lang_prefix and not own.lang_prefix
+    plain = vocab.encode([FIRST_EN])[0]
+    assert len(plain) > 6
+    assert source_ids(vocab, own, [FIRST_EN], max_tokens=6) == [plain[:6]]
+    # the tag counts against the length limit
+    assert source_ids(vocab, shared, [FIRST_EN], max_tokens=6) == [[vocab.tag_id(DE)] + plain[:5]]
+
+
+def template_task(tmp_path: Path, src_lines: list[str], tgt_lines: list[str]) -> TaskPlan:
+    """The en→de task of a plan whose corpus template points at two files written here."""
+    (tmp_path / "train.en").write_text("".join(line + "\n" for line in src_lines), encoding="utf-8")
+    (tmp_path / "train.de").write_text("".join(line + "\n" for line in tgt_lines), encoding="utf-8")
+    plan = resolve_plan(load_meta_config({**preset("independent", encoder_layers=1, decoder_layers=1),
+                                          "directions": ["en-de"],
+                                          "corpus": {"src": "train.{src_lang}", "tgt": "train.{tgt_lang}"}}),
+                        base_dir=tmp_path)
+    return plan.task("en-de")
+
+
+def test_load_bitexts_reads_a_tasks_template_files(tmp_path: Path, tiny_corpora: dict[str, Path],
+                                                   vocab: Vocab) -> None:
+    task = template_task(tmp_path, [FIRST_EN, "A dog runs."], [FIRST_DE, "Ein Hund rennt."])
+    assert task.src_path == str(tmp_path / "train.en") and task.size == 2
+    # the files win over the corpus (which has 300 en→de rows)
+    data = load_bitexts(str(tiny_corpora["train"]), vocab, [task], max_tokens=64)[f"{EN}-{DE}"]
+    assert data.src == vocab.encode([FIRST_EN, "A dog runs."])
+    assert data.tgt == [t + [EOS] for t in vocab.encode([FIRST_DE, "Ein Hund rennt."])]
+    assert data.references == [FIRST_DE, "Ein Hund rennt."]
+    assert load_bitexts(None, vocab, [task], max_tokens=64)[f"{EN}-{DE}"].src == data.src
+
+
+def test_template_files_of_different_lengths_are_a_corpus_format_error(tmp_path: Path, vocab: Vocab) -> None:
+    task = template_task(tmp_path, ["a", "b"], ["x", "y"])
+    (tmp_path / "train.de").write_text("x\n", encoding="utf-8")  # changed after planning
+    with pytest.raises(CorpusFormatError, match=r"train\.en has 2 lines but .*train\.de has 1"):
+        load_bitexts(None, vocab, [task], max_tokens=64)
