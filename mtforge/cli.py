@@ -89,13 +89,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = compare_runs(args.experiment, metric=args.metric, max_runs=args.max_runs)
     directions = sorted({d for r in rows for d in r["metrics"]})
     params = sorted({p for r in rows for p in r["params"]})
+    # One column per run, one row per direction: twelve directions stay readable.
     table = Table(title=f"{args.experiment}: {args.metric} by run (newest first)")
-    for column in ["run", "name", "started", *directions, *params]:
-        table.add_column(column)
+    table.add_column("", overflow="fold")
     for r in rows:
-        table.add_row(r["run_id"][:8], r["run_name"], r["start_time"],
-                      *[f"{r['metrics'][d]:.2f}" if d in r["metrics"] else "" for d in directions],
-                      *[str(r["params"].get(p, "")) for p in params])
+        table.add_column(f"{r['run_name']}\n{r['run_id'][:8]}\n{r['start_time']}", justify="right")
+    for d in directions:
+        table.add_row(d, *[f"{r['metrics'][d]:.2f}" if d in r["metrics"] else "" for r in rows])
+    if len(directions) > 1:
+        means = [sum(r["metrics"].values()) / len(r["metrics"]) if len(r["metrics"]) == len(directions) else None
+                 for r in rows]
+        table.add_row(f"mean of {len(directions)}", *["" if m is None else f"{m:.2f}" for m in means],
+                      end_section=True)
+    for p in params:
+        table.add_row(p, *[str(r["params"].get(p, "")) for r in rows])
     Console().print(table)
     return 0
 

@@ -49,3 +49,24 @@ def test_plan_reports_a_bad_meta_config_as_an_error(tmp_path: Path, capsys) -> N
 def test_plan_names_a_missing_meta_config(tmp_path: Path, capsys, missing: str) -> None:
     assert main(["plan", str(tmp_path / missing)]) == 2
     assert missing in capsys.readouterr().err
+
+
+def test_compare_puts_runs_side_by_side_with_the_mean_over_directions(tmp_path: Path, monkeypatch, capsys) -> None:
+    """One column per run, one row per direction, then the mean and the params that differ."""
+    from mtforge.tracking import Score, log_pipeline_run
+
+    monkeypatch.setenv("MTFORGE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("COLUMNS", "200")
+    for name, sharing, bleus in (("independent", "independent", (14.0, 20.0)), ("shared", "shared", (13.0, 17.0))):
+        scores = [Score(direction=d, bleu=b, chrf=40.0, bleu_signature="s", chrf_signature="s", n_segments=10)
+                  for d, b in zip(("eng_Latn-deu_Latn", "deu_Latn-eng_Latn"), bleus)]
+        log_pipeline_run(experiment="cmp", run_name=name, params={"train": {"sharing": sharing, "lr": 0.002}},
+                         stage_metrics={}, step_metrics={}, scores=scores, artifacts={})
+    assert main(["compare", "cmp"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = lambda label: [c.strip() for c in next(line for line in lines if label in line).split("│")[2:-1]]  # noqa: E731
+    assert row("eng_Latn-deu_Latn") == ["13.00", "14.00"]  # newest first: shared, then independent
+    assert row("mean of 2") == ["15.00", "17.00"]
+    assert row("train.sharing") == ["shared", "independent"]
+    assert not any("train.lr" in line for line in lines)  # equal in both runs: not shown
