@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,9 @@ from mtforge.curate.lid.backends import FASTTEXT_LABEL_PREFIX, LanguageIdentifie
 from mtforge.errors import ConfigError, InputNotFoundError, UnknownLanguageError
 from mtforge.langcodes import normalise
 from mtforge.stage import StageConfig
+
+#: Retries, each with half the learning rate, when fastText training hits NaN.
+DIVERGENCE_RETRIES = 2
 
 
 class Labelled(NamedTuple):
@@ -212,13 +216,22 @@ def train_fasttext_lid(train: Sequence[tuple[str, str]], out_path: Path, *, conf
         for text, lang in shuffled:
             data.write(f"{FASTTEXT_LABEL_PREFIX}{normalise(lang)} {fasttext_line(text)}\n")
         data.flush()
-        try:
-            model = fasttext.train_supervised(
-                input=data.name, dim=config.dim, minn=config.minn, maxn=config.maxn, wordNgrams=config.word_ngrams,
-                epoch=config.epoch, lr=config.lr, bucket=config.bucket, minCount=config.min_count,
-                thread=config.threads, seed=config.seed, loss="softmax", verbose=0)
-        except RuntimeError as exc:
-            raise ConfigError(f"fastText LID training diverged ({exc}) with lr={config.lr}: lower lr") from None
+        lr = config.lr
+        for attempt in range(DIVERGENCE_RETRIES + 1):
+            try:
+                model = fasttext.train_supervised(
+                    input=data.name, dim=config.dim, minn=config.minn, maxn=config.maxn,
+                    wordNgrams=config.word_ngrams, epoch=config.epoch, lr=lr, bucket=config.bucket,
+                    minCount=config.min_count, thread=config.threads, seed=config.seed, loss="softmax", verbose=0)
+                break
+            except RuntimeError as exc:
+                # Hogwild SGD on many threads now and then hits NaN (seen about once in a few
+                # dozen runs of the default config on a busy 2-core machine): halve lr and retry.
+                if attempt == DIVERGENCE_RETRIES:
+                    raise ConfigError(f"fastText LID training diverged ({exc}) with lr={config.lr} and, "
+                                      f"retried, down to lr={lr}: lower lr") from None
+                lr /= 2
+                warnings.warn(f"fastText LID training diverged ({exc}); retrying with lr={lr}", stacklevel=2)
     model.save_model(str(out_path))
     return out_path
 

@@ -10,6 +10,7 @@ import pytest
 
 from mtforge.curate.lid import UNDETERMINED, load_identifier
 from mtforge.curate.lid.training import (
+    DIVERGENCE_RETRIES,
     Labelled,
     LabelledSource,
     LidData,
@@ -183,3 +184,14 @@ def test_compare_backends_scores_all_and_common_languages(small_model: Path, sma
 def test_restricted_to_test_needs_a_common_language() -> None:
     with pytest.raises(ConfigError, match="none of the test languages"):
         restricted_to_test("lingua", ["scn_Latn", "vec_Latn"])
+
+
+def test_training_that_keeps_diverging_is_retried_with_halved_lr_then_named(small_data: LidData,
+                                                                            tmp_path: Path) -> None:
+    """fastText's Hogwild SGD now and then hits NaN: training retries with half the learning
+    rate; a rate that diverges every time ends in an error naming the rates tried."""
+    with pytest.warns(UserWarning, match="retrying with lr=") as caught, \
+            pytest.raises(ConfigError, match=r"lr=1000000.0 and, retried, down to lr=250000.0"):
+        train_fasttext_lid(small_data.train[:2000], tmp_path / "lid.bin", config=LidTrainConfig(lr=1e6, epoch=1))
+    assert len([w for w in caught if "retrying" in str(w.message)]) == DIVERGENCE_RETRIES
+    assert not (tmp_path / "lid.bin").exists()
