@@ -140,9 +140,9 @@ class RankTrainer:
         return {name: bitext for name, bitext in data.items() if len(bitext)}
 
     # -- checkpoints -------------------------------------------------------------------
-    def resume(self) -> int:
-        """Load the last complete checkpoint, if any; the step to continue from."""
-        frame = checkpoint.read_frame(self.ckpt_dir)
+    def resume(self, frame: dict[str, Any] | None) -> int:
+        """Load the checkpoint of ``frame`` (the output directory's last complete one), if any;
+        the step to continue from."""
         if frame is None:
             return 0
         checkpoint.require_same_plan(frame, self.plan.fingerprint(), self.ckpt_dir)
@@ -239,7 +239,7 @@ def train(job: TrainJob, env: Env) -> dict[str, Any]:
         checkpoint.require_same_plan(frame, job.plan.fingerprint(), rank.ckpt_dir)
         log(env.rank, f"already trained to step {frame['step']} ({rank.ckpt_dir}); nothing to do")
         return json.loads(summary_file.read_text())
-    start_step = rank.resume()
+    start_step = rank.resume(frame)
     if start_step:
         log(env.rank, f"resuming from step {start_step} ({rank.ckpt_dir})")
     metrics_file = out / "metrics.jsonl"
