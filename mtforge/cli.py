@@ -50,14 +50,18 @@ def print_scores(console, run_id: str) -> None:
 
     run = MlflowClient(tracking_uri()).get_run(run_id)
     metrics = run.data.metrics
-    directions = sorted(k.removeprefix("bleu.") for k in metrics if k.startswith("bleu."))
-    if directions:
+    cells = sorted(k.removeprefix("bleu.") for k in metrics if k.startswith("bleu."))
+    if cells:
         table = Table(title="test scores (sacrebleu)")
-        for column in ("direction", "BLEU", "chrF++"):
+        for column in ("direction", "test set", "BLEU", "chrF++", "TER"):
             table.add_column(column)
-        for d in directions:
-            table.add_row(d, f"{metrics[f'bleu.{d}']:.2f}", f"{metrics.get(f'chrf.{d}', float('nan')):.2f}")
+        for cell in cells:
+            direction, _, testset = cell.partition(".")
+            table.add_row(direction, testset, *[f"{metrics[f'{m}.{cell}']:.2f}" if f"{m}.{cell}" in metrics else ""
+                                                for m in ("bleu", "chrf", "ter")])
         console.print(table)
+        if "registry.version" in run.data.tags:
+            console.print(f"model {run.data.tags['registry.version']}: {run.data.tags.get('registry.decision', '')}")
     elif "curate.rows_in" in metrics:
         table = Table(title=f"curation: {metrics['curate.rows_in']:,.0f} lines in, "
                             f"{metrics['curate.rows_out']:,.0f} kept")
@@ -80,31 +84,99 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def comparison_table(result):
+    """The rich table of a :class:`mtforge.comparison.RunComparison`."""
+    from rich.table import Table
+
+    from mtforge.evaluation.results import METRIC_LABELS
+
+    label = METRIC_LABELS.get(result.metric, result.metric)
+    table = Table(title=f"{label} by run; first column is the baseline; + / - : significantly better / worse "
+                        "(paired bootstrap, p < 0.05)")
+    table.add_column("direction · test set", overflow="fold")
+    for i, r in enumerate(result.runs):
+        table.add_column(f"{'baseline: ' if i == 0 else ''}{r['run_name']}\n{r['run_id'][:8]}\n{r['start_time']}",
+                         justify="right")
+    for key in result.keys:
+        cells = []
+        for r in result.runs:
+            value = r["metrics"].get(key)
+            mark = result.marks.get((r["run_id"], key))
+            cells.append("" if value is None else f"{value:.2f}{' ' + mark.mark if mark and mark.mark else ''}")
+        table.add_row(key.replace(".", " · ", 1), *cells)
+    for testset, means in result.means().items():
+        n = sum(1 for k in result.keys if k.endswith(f".{testset}"))
+        if n > 1:
+            table.add_row(f"mean of {n} · {testset}",
+                          *["" if means[r["run_id"]] is None else f"{means[r['run_id']]:.2f}" for r in result.runs],
+                          end_section=True)
+    for p in sorted({p for r in result.runs for p in r["params"]}):
+        table.add_row(p, *[str(r["params"].get(p, "")) for r in result.runs])
+    return table
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from mtforge.comparison import compare
+
+    result = compare(None if args.run else args.experiment, run_ids=args.run, metric=args.metric,
+                     max_runs=args.max_runs, baseline=args.baseline, significance=not args.no_significance,
+                     n_samples=args.samples)
+    console = Console(record=bool(args.html))
+    console.print(comparison_table(result))
+    for run_id, why in result.not_compared.items():
+        console.print(f"[yellow]{run_id[:8]}: no significance marks ({why})[/]")
+    if args.html:
+        console.save_html(args.html)
+        print(f"wrote {args.html}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from mtforge.tracking import compare_runs
+    from mtforge.evaluation.metrics import score_files
 
-    rows = compare_runs(args.experiment, metric=args.metric, max_runs=args.max_runs)
-    directions = sorted({d for r in rows for d in r["metrics"]})
-    params = sorted({p for r in rows for p in r["params"]})
-    # One column per run, one row per direction: twelve directions stay readable.
-    table = Table(title=f"{args.experiment}: {args.metric} by run (newest first)")
-    table.add_column("", overflow="fold")
-    for r in rows:
-        table.add_column(f"{r['run_name']}\n{r['run_id'][:8]}\n{r['start_time']}", justify="right")
-    for d in directions:
-        table.add_row(d, *[f"{r['metrics'][d]:.2f}" if d in r["metrics"] else "" for r in rows])
-    if len(directions) > 1:
-        means = [sum(r["metrics"].values()) / len(r["metrics"]) if len(r["metrics"]) == len(directions) else None
-                 for r in rows]
-        table.add_row(f"mean of {len(directions)}", *["" if m is None else f"{m:.2f}" for m in means],
-                      end_section=True)
-    for p in params:
-        table.add_row(p, *[str(r["params"].get(p, "")) for r in rows])
+    scores = score_files(args.hypotheses, args.references, tokenize=args.tokenize)
+    table = Table(title=f"{args.hypotheses} vs {args.references} ({scores[0].n_segments} segments, "
+                        f"{scores[0].empty_hypotheses} empty hypotheses)")
+    for column in ("metric", "score", "sacrebleu signature"):
+        table.add_column(column)
+    for s in scores:
+        table.add_row(s.metric, f"{s.value:.2f}", s.signature)
     Console().print(table)
     return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mtforge.evaluation.report import markdown_report
+    from mtforge.evaluation.results import Evaluation
+    from mtforge.stage import run_stage
+
+    config = {"testsets": args.testsets, "testsets_root": args.testsets_root, "directions": args.directions,
+              "beam_size": args.beam_size, "max_sentences": args.max_sentences}
+    run_stage("evaluate", config, out_dir=args.out, model=args.model, vocab=args.vocab)
+    print(markdown_report(Evaluation(args.out)))
+    print(f"evaluation written to {args.out} (report.html, scores.csv)")
+    return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from mtforge.track_pipeline import pending_dir, resume_pending
+
+    outcomes = resume_pending()
+    if not outcomes:
+        print(f"nothing pending in {pending_dir()}")
+    failed = 0
+    for path, outcome in outcomes:
+        if isinstance(outcome, Exception):
+            failed += 1
+            print(f"{path.name}: still pending: {outcome}", file=sys.stderr)
+        else:
+            print(f"{path.name}: logged as MLflow run {outcome.run_id}")
+    return 2 if failed else 0
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -171,11 +243,37 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--out-dir", default=str(Path("pipelines") / "compiled"))
     comp.set_defaults(func=cmd_compile)
 
-    cmp_ = sub.add_parser("compare", help="compare MLflow runs of an experiment")
+    cmp_ = sub.add_parser("compare", help="compare MLflow runs side by side, with significance marks")
     cmp_.add_argument("experiment", nargs="?", default="mtforge-baseline", help="MLflow experiment name")
-    cmp_.add_argument("--metric", default="bleu")
+    cmp_.add_argument("--run", action="append", metavar="RUN_ID", help="compare these runs (repeatable) instead")
+    cmp_.add_argument("--metric", default="bleu", help="bleu, chrf or ter")
+    cmp_.add_argument("--baseline", metavar="RUN_ID", help="run the others are tested against (default: the first)")
     cmp_.add_argument("--max-runs", type=int, default=20)
+    cmp_.add_argument("--samples", type=int, default=1000, help="paired bootstrap resamples")
+    cmp_.add_argument("--no-significance", action="store_true", help="skip the paired bootstrap")
+    cmp_.add_argument("--html", metavar="FILE", help="also write the table as HTML")
     cmp_.set_defaults(func=cmd_compare)
+
+    sc = sub.add_parser("score", help="BLEU, chrF++ and TER of a hypothesis file against a reference file")
+    sc.add_argument("hypotheses")
+    sc.add_argument("references")
+    sc.add_argument("--tokenize", default="13a", help="sacrebleu BLEU tokenizer")
+    sc.set_defaults(func=cmd_score)
+
+    ev = sub.add_parser("evaluate", help="translate and score test sets with a trained model")
+    ev.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")
+    ev.add_argument("--vocab", required=True, help="spm output directory (holds spm.model)")
+    ev.add_argument("--testsets", default="multi30k:test_2016_flickr,flores200:devtest")
+    ev.add_argument("--testsets-root", required=True, help="folder or s3:// prefix holding the named test sets")
+    ev.add_argument("--directions", default="", help="e.g. en-de,de-en (default: every trained direction)")
+    ev.add_argument("--beam-size", type=int, default=4)
+    ev.add_argument("--max-sentences", type=int, default=0)
+    ev.add_argument("--out", required=True, help="evaluation directory to write")
+    ev.set_defaults(func=cmd_evaluate)
+
+    tk = sub.add_parser("track", help="log pipeline runs that could not reach MLflow")
+    tk.add_argument("--resume", action="store_true", required=True, help="retry every pending tracking request")
+    tk.set_defaults(func=cmd_track)
 
     pl = sub.add_parser("plan", help="resolve a MAMMOTH meta-config into tasks, modules and an allocation")
     pl.add_argument("meta_config", help="meta-config YAML (relative corpus templates resolve against its folder)")

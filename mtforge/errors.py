@@ -13,6 +13,14 @@ class CorpusFormatError(MtforgeError, ValueError):
     """A corpus is malformed (mismatched line counts, bad manifest, bad record)."""
 
 
+class MissingDirectionsError(CorpusFormatError):
+    """A source lacks requested directions (or their languages); ``directions`` lists them."""
+
+    def __init__(self, message: str, directions: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.directions = directions
+
+
 class UnknownLanguageError(MtforgeError, ValueError):
     """A language code cannot be normalised to FLORES-200 style."""
 
@@ -23,3 +31,7 @@ class ConfigError(MtforgeError, ValueError):
 
 class StageFailedError(MtforgeError, RuntimeError):
     """A stage (or a pipeline task) failed; the message names it."""
+
+
+class TrackingUnavailableError(MtforgeError, ConnectionError):
+    """The MLflow tracking server cannot be reached; the message names its URI."""

@@ -14,10 +14,19 @@ What :func:`log_pipeline_run` records in its run:
   artifact ``params.json``;
 * ``<stage>.<metric>`` — one value per stage metric;
 * step metrics — e.g. ``train.loss`` at every logged step;
-* ``bleu.<src>-<tgt>``, ``chrf.<src>-<tgt>`` and ``n_segments.<src>-<tgt>`` per direction, with
-  the sacrebleu signatures as tags ``bleu_signature.<src>-<tgt>`` / ``chrf_signature.<src>-<tgt>``;
-* artifacts — each file or directory under its key as artifact path;
-* tags — the caller's, plus ``mtforge.version``.
+* ``<metric>.<src>-<tgt>.<testset>`` (``bleu``, ``chrf``, ``ter``) per direction and test set,
+  with the sacrebleu signatures as tags ``signature.<metric>.<testset>``;
+* artifacts — each directory's content under its key as artifact path; a file under its key
+  as a folder, or exactly at its key when the key ends with the file's name
+  (``evaluation/scores.json``);
+* tags — the caller's, plus ``mtforge.version`` and ``mlflow.source.git.commit`` (see
+  :func:`git_commit`);
+* nested runs — with ``nested=True`` one child run per stage (``<run name>/<stage>``) holding
+  that stage's params, metrics and step metrics (those named ``<stage>.…``).
+
+An HTTP tracking server is checked before anything is logged (:func:`require_server`), so a
+server that is down fails in seconds with :class:`TrackingUnavailableError` instead of after
+MLflow's retries.
 
 Metric, param and tag names are sanitised to what MLflow accepts (letters, digits, ``_ - . /``
 and space; anything else becomes ``_``).
@@ -33,7 +42,9 @@ import posixpath
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import subprocess
+import urllib.error
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
@@ -51,7 +62,8 @@ from mlflow.utils.validation import (
 )
 
 import mtforge
-from mtforge.errors import ConfigError, InputNotFoundError
+from mtforge.errors import ConfigError, InputNotFoundError, TrackingUnavailableError
+from mtforge.evaluation.results import MetricScore
 from mtforge.state import state_dir
 
 T = TypeVar("T")
@@ -78,6 +90,35 @@ def artifact_root() -> str:
 
 def _client() -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri())
+
+
+def require_server(timeout: float = 5.0) -> None:
+    """Raise :class:`TrackingUnavailableError` (naming the URI) unless an ``http(s)`` tracking
+    URI answers ``/health`` within ``timeout`` seconds; other stores need no server."""
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as reply:
+            if reply.status == 200:
+                return
+            problem = f"HTTP {reply.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise TrackingUnavailableError(f"MLflow tracking server {uri} is not reachable ({problem}); start it or "
+                                   "set MLFLOW_TRACKING_URI to a reachable one")
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit of the checkout holding ``path`` (default: this package), else
+    ``$MTFORGE_GIT_COMMIT`` (set in container images at build time), else ``None``."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return os.environ.get("MTFORGE_GIT_COMMIT") or None
 
 
 def _new_experiment_artifact_location() -> str | None:
@@ -112,18 +153,6 @@ def ensure_experiment(name: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
-
-
-@dataclass(frozen=True)
-class Score:
-    """Corpus-level scores of one translation direction (``direction`` is ``<src>-<tgt>``)."""
-
-    direction: str
-    bleu: float
-    chrf: float
-    bleu_signature: str
-    chrf_signature: str
-    n_segments: int
 
 
 def _safe_name(name: str) -> str:
@@ -181,15 +210,17 @@ def log_pipeline_run(
     params: dict[str, object],
     stage_metrics: dict[str, dict[str, float]],
     step_metrics: dict[str, list[tuple[int, float]]],
-    scores: list[Score],
+    scores: list[MetricScore],
     artifacts: dict[str, str],
     tags: dict[str, str] | None = None,
+    nested: bool = False,
 ) -> str:
     """Record one pipeline run as ONE MLflow run in ``experiment``; return its run id.
 
     ``params`` is the resolved config (nested dicts allowed); ``stage_metrics`` maps a stage to
     its metrics (logged as ``<stage>.<metric>``); ``step_metrics`` maps a metric name to
-    ``(step, value)`` pairs; ``artifacts`` maps an artifact path to a local file or directory.
+    ``(step, value)`` pairs; ``scores`` are the evaluation's tidy rows; ``artifacts`` maps an
+    artifact path to a local file or directory.
     Every artifact path is checked before the run is created (:class:`InputNotFoundError`), and
     a name collision after sanitising raises :class:`ConfigError`. The run ends FINISHED, or
     FAILED (and the error propagates) if logging fails part-way.
@@ -207,31 +238,24 @@ def log_pipeline_run(
         for stage, metrics in stage_metrics.items()
         for name, value in metrics.items()
     ]
-    single_metrics += [
-        (f"{name}.{score.direction}", float(value))
-        for score in scores
-        for name, value in (
-            ("bleu", score.bleu),
-            ("chrf", score.chrf),
-            ("n_segments", score.n_segments),
-        )
-    ]
+    single_metrics += [(score.key, float(score.value)) for score in scores]
     metric_values = _sanitised(single_metrics, "metric")
     step_histories = _sanitised(step_metrics.items(), "metric")
     clash = sorted(set(metric_values) & set(step_histories))
     if clash:
         raise ConfigError(f"metric(s) {clash} are given both as single values and as step metrics")
-    tag_items = [("mtforge.version", mtforge.__version__), *(tags or {}).items()]
-    tag_items += [
-        (f"{name}_signature.{score.direction}", signature)
-        for score in scores
-        for name, signature in (("bleu", score.bleu_signature), ("chrf", score.chrf_signature))
-    ]
+    tag_items = [("mtforge.version", mtforge.__version__)]
+    if commit := git_commit():
+        tag_items.append(("mlflow.source.git.commit", commit))
+    tag_items += (tags or {}).items()
+    tag_items += sorted({(f"signature.{s.metric}.{s.testset}", s.signature) for s in scores})
     tag_values = _sanitised(tag_items, "tag")
     artifact_paths = _sanitised(artifacts.items(), "artifact")
 
+    require_server()
     client = _client()
-    run = client.create_run(ensure_experiment(experiment), run_name=run_name)
+    experiment_id = ensure_experiment(experiment)
+    run = client.create_run(experiment_id, run_name=run_name)
     run_id = run.info.run_id
     try:
         now = int(time.time() * 1000)
@@ -241,11 +265,8 @@ def log_pipeline_run(
             for key, history in step_histories.items()
             for step, value in history
         ]
-        for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
-            client.log_batch(run_id, metrics=chunk)
-        param_list = [Param(k, _truncate(v, MAX_PARAM_VAL_LENGTH)) for k, v in param_values.items()]
-        for chunk in _chunks(param_list, MAX_PARAMS_TAGS_PER_BATCH):
-            client.log_batch(run_id, params=chunk)
+        _log_batched(client, run_id, metrics,
+                     [Param(k, _truncate(v, MAX_PARAM_VAL_LENGTH)) for k, v in param_values.items()])
         tag_list = [RunTag(k, _truncate(str(v), MAX_TAG_VAL_LENGTH)) for k, v in tag_values.items()]
         for chunk in _chunks(tag_list, MAX_PARAMS_TAGS_PER_BATCH):
             client.log_batch(run_id, tags=chunk)
@@ -254,8 +275,12 @@ def log_pipeline_run(
         for key, path in artifact_paths.items():
             if Path(path).is_dir():
                 client.log_artifacts(run_id, path, artifact_path=key)
+            elif posixpath.basename(key) == Path(path).name:  # "dir/name.ext" → the file itself
+                client.log_artifact(run_id, path, artifact_path=posixpath.dirname(key) or None)
             else:
                 client.log_artifact(run_id, path, artifact_path=key)
+        if nested:
+            _log_stage_children(client, experiment_id, run_id, run_name, params, stage_metrics, step_histories)
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -263,29 +288,73 @@ def log_pipeline_run(
     return run_id
 
 
-def compare_runs(experiment: str, metric: str = "bleu", max_runs: int = 20) -> list[dict]:
-    """Rows for a comparison table of the newest ``max_runs`` active runs of ``experiment``.
+def _log_batched(client: MlflowClient, run_id: str, metrics: list[Metric], params: list[Param]) -> None:
+    for chunk in _chunks(metrics, MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=chunk)
+    for chunk in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=chunk)
 
-    Each row, newest run first::
 
-        {"run_id": str, "run_name": str, "status": str,
-         "start_time": ISO-8601 UTC str,
-         "metrics": {direction: value},   # every metric "<metric>.<direction>" of the run
-         "params": {key: value}}          # the params whose values differ among the rows
+def _log_stage_children(client: MlflowClient, experiment_id: str, parent_id: str, run_name: str,
+                        params: dict[str, object], stage_metrics: dict[str, dict[str, float]],
+                        step_histories: dict[str, list[tuple[int, float]]]) -> None:
+    """One FINISHED child run per stage: its config as params, its stats and step metrics."""
+    now = int(time.time() * 1000)
+    for stage, metrics in stage_metrics.items():
+        child = client.create_run(experiment_id, run_name=f"{run_name}/{stage}",
+                                  tags={"mlflow.parentRunId": parent_id, "mtforge.stage": stage})
+        config = params.get(stage)
+        stage_params = _sanitised(_flatten(config), "param") if isinstance(config, dict) else {}
+        values = [Metric(k, float(v), now, 0) for k, v in _sanitised(metrics.items(), "metric").items()]
+        values += [Metric(key.removeprefix(f"{stage}."), float(value), now, int(step))
+                   for key, history in step_histories.items() if key.startswith(f"{stage}.")
+                   for step, value in history]
+        _log_batched(client, child.info.run_id, values,
+                     [Param(k, _truncate(v, MAX_PARAM_VAL_LENGTH)) for k, v in stage_params.items()])
+        client.set_terminated(child.info.run_id, "FINISHED")
 
-    Raises :class:`ConfigError` (listing the experiments there) if ``experiment`` does not exist.
+
+def find_runs(experiment: str | None = None, run_ids: Sequence[str] = (), max_runs: int = 20) -> list:
+    """The runs to compare: ``run_ids`` in the order given, else the newest ``max_runs`` top-level
+    (not per-stage child) active runs of ``experiment``.
+
+    Raises :class:`ConfigError` naming an unknown run id, or an unknown experiment (listing the
+    experiments there).
     """
     client = _client()
-    found = client.get_experiment_by_name(experiment)
+    if run_ids:
+        runs = []
+        for run_id in run_ids:
+            try:
+                runs.append(client.get_run(run_id))
+            except MlflowException:
+                raise ConfigError(f"no MLflow run {run_id!r} at {tracking_uri()}") from None
+        return runs
+    found = client.get_experiment_by_name(experiment or "")
     if found is None or found.lifecycle_stage == "deleted":
         names = sorted(e.name for e in client.search_experiments())
         raise ConfigError(
             f"no MLflow experiment {experiment!r} at {tracking_uri()}; "
             f"experiments: {', '.join(names) or 'none'}"
         )
-    runs = client.search_runs(
-        [found.experiment_id], order_by=["attributes.start_time DESC"], max_results=max_runs
-    )
+    runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"],
+                              max_results=max_runs * 10)
+    return [run for run in runs if "mlflow.parentRunId" not in run.data.tags][:max_runs]
+
+
+def compare_runs(experiment: str | None = None, metric: str = "bleu", max_runs: int = 20,
+                 run_ids: Sequence[str] = ()) -> list[dict]:
+    """Rows for a comparison table of the runs :func:`find_runs` picks (newest first, or in the
+    order of ``run_ids``).
+
+    Each row::
+
+        {"run_id": str, "run_name": str, "status": str,
+         "start_time": ISO-8601 UTC str,
+         "metrics": {"<direction>.<testset>": value},  # every metric "<metric>.<direction>.<testset>"
+         "params": {key: value}}                         # the params whose values differ among the rows
+    """
+    runs = find_runs(experiment, run_ids, max_runs)
     prefix = f"{metric}."
     all_keys = {key for run in runs for key in run.data.params}
     differing = sorted(k for k in all_keys if len({run.data.params.get(k) for run in runs}) > 1)

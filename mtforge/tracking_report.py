@@ -1,8 +1,11 @@
 """Turn the output directories of a pipeline's stages into one MLflow run.
 
 Every stage leaves ``stage.json`` (its config and stats) in its output directory; the
-trainer also leaves ``metrics.jsonl`` and the evaluator ``scores.json``. This module reads
-them back, so what MLflow shows is exactly what the stages ran with.
+trainer also leaves ``metrics.jsonl`` and the evaluator an evaluation directory
+(:mod:`mtforge.evaluation.results`). This module reads them back, so what MLflow shows is
+exactly what the stages ran with. The evaluation directory is logged whole (less its imported
+test-set corpora) under :data:`EVALUATION_ARTIFACT`, so later comparisons (``mtforge
+compare``, the promotion gate) can resample its segments.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from pathlib import Path
 
 import yaml
 
+from mtforge.corpus import Corpus
+from mtforge.evaluation.report import HEATMAPS_DIR, REPORT_HTML, REPORT_MD, markdown_report
+from mtforge.evaluation.results import EVALUATION_ARTIFACT, SCORES_CSV, SCORES_FILE, TEXTS_DIR, Evaluation
+from mtforge.fingerprint import content_hash
 from mtforge.stage import read_stage_record
-from mtforge.stages.evaluate import REPORT_FILE, SCORES_FILE, markdown_report
 from mtforge.stages.curate_merge import REPORT_FILE as CURATION_REPORT
 from mtforge.stages.spm import MODEL_FILE
 from mtforge.stages.train import META_CONFIG_FILE, MODULES_FILE, PLAN_FILE
-from mtforge.tracking import Score, log_pipeline_run
+from mtforge.tracking import log_pipeline_run
 from mtforge.train.plan import Plan
 
 
@@ -57,9 +63,10 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
         "plan/meta_config.yaml": Path(stage_dirs.get("train", "")) / META_CONFIG_FILE,
         "plan/plan.yaml": Path(stage_dirs.get("train", "")) / PLAN_FILE,
         "plan/modules.json": Path(stage_dirs.get("train", "")) / MODULES_FILE,
-        "report": Path(stage_dirs.get("evaluate", "")) / REPORT_FILE,
-        "scores": Path(stage_dirs.get("evaluate", "")) / SCORES_FILE,
     }
+    evaluation = Path(stage_dirs.get("evaluate", ""))
+    for name in (SCORES_FILE, SCORES_CSV, REPORT_HTML, REPORT_MD, TEXTS_DIR, HEATMAPS_DIR):
+        wanted[f"{EVALUATION_ARTIFACT}/{name}"] = evaluation / name
     found = {name: str(path) for name, path in wanted.items() if path.exists()}
     for name, out_dir in stage_dirs.items():
         if name != "evaluate" and (Path(out_dir) / CURATION_REPORT).exists():
@@ -68,6 +75,19 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
         for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
             found[f"translations/{hyp.stem}"] = str(hyp)
     return found
+
+
+def data_fingerprints(stage_dirs: dict[str, str]) -> dict[str, str]:
+    """``data.<stage>`` → content hash of each corpus a stage wrote (``<dir>/corpus`` or
+    ``<dir>/cleaned``…), and of the test sets an evaluation scored (its references)."""
+    tags = {}
+    for name, out_dir in stage_dirs.items():
+        corpora = sorted(p for p in Path(out_dir).iterdir() if Corpus.is_corpus(p)) if Path(out_dir).is_dir() else []
+        if corpora:
+            tags[f"data.{name}"] = content_hash(str(corpora[0]))
+        elif (Path(out_dir) / TEXTS_DIR).is_dir():
+            tags[f"data.{name}.testsets"] = content_hash(str(Path(out_dir) / TEXTS_DIR))
+    return tags
 
 
 def log_stage_outputs(*, experiment: str, run_name: str, stage_dirs: dict[str, str],
@@ -81,11 +101,11 @@ def log_stage_outputs(*, experiment: str, run_name: str, stage_dirs: dict[str, s
         stage_metrics[name] = {k: float(v) for k, v in record["stats"].items()}
     if "train" in stage_dirs:
         params.update(plan_params(Path(stage_dirs["train"])))
-    scores: list[Score] = []
-    if "evaluate" in stage_dirs:
-        scores = [Score(**s) for s in json.loads((Path(stage_dirs["evaluate"]) / SCORES_FILE).read_text())]
+    evaluation = Evaluation(stage_dirs["evaluate"]) if "evaluate" in stage_dirs else None
     curves = training_curves(Path(stage_dirs["train"]) / "metrics.jsonl") if "train" in stage_dirs else {}
     run_id = log_pipeline_run(experiment=experiment, run_name=run_name, params=params,
-                              stage_metrics=stage_metrics, step_metrics=curves, scores=scores,
-                              artifacts=stage_artifacts(stage_dirs), tags=tags)
-    return run_id, markdown_report(scores)
+                              stage_metrics=stage_metrics, step_metrics=curves,
+                              scores=evaluation.scores if evaluation else [],
+                              artifacts=stage_artifacts(stage_dirs),
+                              tags={**data_fingerprints(stage_dirs), **(tags or {})}, nested=len(stage_dirs) > 1)
+    return run_id, markdown_report(evaluation) if evaluation else ""

@@ -1,4 +1,4 @@
-"""``baseline``: Multi30k → clean → SentencePiece → train → translate → BLEU/chrF++ → MLflow."""
+"""``baseline``: Multi30k → clean → SentencePiece → train → evaluate (test sets, sacrebleu) → MLflow."""
 
 
 from pathlib import Path
@@ -12,23 +12,23 @@ from components.ingest import ingest
 from components.spm import spm
 from components.track import track
 from components.train import train
-from components.translate import translate
+from mtforge.evaluation.testsets import fingerprint_testsets
 from pipelines.resources import apply_stage
 
 #: fingerprint parameter → (source parameter, split parameter[, parameter that replaces both
-#: when set]); ``mtforge run`` fills them.
+#: when set]), or a function of the parameters; ``mtforge run`` fills them.
 FINGERPRINTS = {
     "train_fingerprint": ("data", "train_split", "train_corpus"),
     "valid_fingerprint": ("data", "valid_split"),
-    "test_fingerprint": ("data", "test_split"),
+    "test_fingerprint": lambda params: fingerprint_testsets(params["testsets"], params["testsets_root"]),
 }
 
-SHARED_MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def local_defaults() -> dict[str, str]:
-    """Use the checkout's shared Multi30k copy when there is one."""
-    return {"data": str(SHARED_MULTI30K)} if SHARED_MULTI30K.is_dir() else {}
+    """Use the checkout's shared data (Multi30k, FLORES-200, …) when there is some."""
+    return {"data": str(SHARED_DATA / "multi30k"), "testsets_root": str(SHARED_DATA)} if SHARED_DATA.is_dir() else {}
 
 
 @dsl.pipeline(name="baseline", description="Train and evaluate a small many-to-many transformer on Multi30k, "
@@ -38,7 +38,8 @@ def pipeline(
     directions: str = "en-de",
     train_split: str = "train",
     valid_split: str = "val",
-    test_split: str = "test_2016_flickr",
+    testsets: str = "multi30k:test_2016_flickr,flores200:devtest",
+    testsets_root: str = "s3://mtforge/data",
     train_corpus: str = "",
     train_fingerprint: str = "",
     valid_fingerprint: str = "",
@@ -63,8 +64,10 @@ def pipeline(
     launcher: str = "torchrun",
     cluster: str = "",
     beam_size: int = 4,
+    eval_max_sentences: int = 0,
     experiment: str = "mtforge-baseline",
     run_name: str = "baseline",
+    register_as: str = "mtforge-baseline",
 ) -> str:
     """Multi30k baseline.
 
@@ -73,11 +76,12 @@ def pipeline(
         directions: Comma-separated translation directions, e.g. "en-de,de-en" (any code form; normalised to FLORES-200).
         train_split: Split used for training.
         valid_split: Split used for validation loss.
-        test_split: Split translated and scored.
+        testsets: Test sets translated and scored: multi30k[:split], flores200[:split], ntrex128, tico19, or label=path (comma-separated).
+        testsets_root: Folder or s3:// prefix holding the named test sets (multi30k/, flores200/, ntrex128/, tico19/).
         train_corpus: Train on this corpus instead of data's train split, e.g. curate-bitext's curated output (an mtforge corpus directory or s3:// URI). Empty: use data.
         train_fingerprint: Content hash of the training split; `mtforge run` fills it so the cache follows content. Leave empty in the UI.
         valid_fingerprint: Content hash of the validation split (filled by `mtforge run`).
-        test_fingerprint: Content hash of the test split (filled by `mtforge run`).
+        test_fingerprint: Content hash of the test sets (filled by `mtforge run`).
         min_tokens: Cleaning: fewest whitespace tokens per side.
         max_tokens: Cleaning: most whitespace tokens per side.
         max_length_ratio: Cleaning: largest ratio between the sides' token counts.
@@ -98,8 +102,10 @@ def pipeline(
         launcher: Where training runs: torchrun (inside the train step) or pytorchjob (a Kubeflow PyTorchJob).
         cluster: PyTorchJob settings as a YAML mapping (namespace, staging_uri, secret_name, cpu, memory, gpus, timeout_s).
         beam_size: Beam width for test translation.
+        eval_max_sentences: Evaluate only the first N segments of each test set (0: all).
         experiment: MLflow experiment name.
         run_name: MLflow run name.
+        register_as: MLflow registered model name; the new version becomes "champion" only if no direction regresses significantly against the current champion. Empty: do not register.
 
     Returns:
         The MLflow run id.
@@ -108,8 +114,6 @@ def pipeline(
                                     replace_with=train_corpus), "ingest").set_display_name("ingest-train")
     valid_data = apply_stage(ingest(source=data, directions=directions, split=valid_split, fingerprint=valid_fingerprint,
                                     replace_with=""), "ingest").set_display_name("ingest-valid")
-    test_data = apply_stage(ingest(source=data, directions=directions, split=test_split, fingerprint=test_fingerprint,
-                                   replace_with=""), "ingest").set_display_name("ingest-test")
     cleaned = apply_stage(clean(corpus=train_data.outputs["corpus"], min_tokens=min_tokens, max_tokens=max_tokens,
                                 max_length_ratio=max_length_ratio), "clean")
     vocab = apply_stage(spm(corpus=cleaned.outputs["cleaned"], vocab_size=vocab_size), "spm")
@@ -119,12 +123,12 @@ def pipeline(
                               encoder_layers=encoder_layers, decoder_layers=decoder_layers, max_steps=max_steps,
                               batch_tokens=batch_tokens, lr=lr, warmup_steps=warmup_steps, nnodes=nnodes,
                               nproc=nproc, seed=seed, launcher=launcher, cluster=cluster, image=IMAGE), "train")
-    hyps = apply_stage(translate(model=model.outputs["model"], vocab=vocab.outputs["vocab"],
-                                 corpus=test_data.outputs["corpus"], beam_size=beam_size), "translate")
-    scores = apply_stage(evaluate(translations=hyps.outputs["translations"],
-                                  references=test_data.outputs["corpus"]), "evaluate")
-    run = track(experiment=experiment, run_name=run_name, train_corpus=train_data.outputs["corpus"],
-                cleaned=cleaned.outputs["cleaned"], vocab=vocab.outputs["vocab"], model=model.outputs["model"],
-                translations=hyps.outputs["translations"], scores=scores.outputs["scores"])
+    scores = apply_stage(evaluate(model=model.outputs["model"], vocab=vocab.outputs["vocab"], testsets=testsets,
+                                  testsets_root=testsets_root, fingerprint=test_fingerprint, directions=directions,
+                                  beam_size=beam_size, max_sentences=eval_max_sentences, tokenize="13a",
+                                  title=run_name), "evaluate")
+    run = track(experiment=experiment, run_name=run_name, register_as=register_as,
+                train_corpus=train_data.outputs["corpus"], cleaned=cleaned.outputs["cleaned"],
+                vocab=vocab.outputs["vocab"], model=model.outputs["model"], evaluation=scores.outputs["evaluation"])
     run.set_display_name("track")
     return run.outputs["Output"]

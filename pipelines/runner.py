@@ -120,9 +120,13 @@ def resolve_params(name: str, config: str | None = None, sets: list[str] | None 
         except (TypeError, ValueError):
             raise ConfigError(f"parameter {key!r} of pipeline {name!r} expects {kfp_type}, got {value!r}") from None
     if fingerprint:
-        for key, (source_key, split_key, *replacement) in getattr(module, "FINGERPRINTS", {}).items():
+        for key, how in getattr(module, "FINGERPRINTS", {}).items():
             if given.get(key):
                 continue
+            if callable(how):
+                params[key] = how(params)
+                continue
+            source_key, split_key, *replacement = how
             if replacement and params[replacement[0]]:
                 params[key] = fingerprint_source(params[replacement[0]])
             else:

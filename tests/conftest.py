@@ -168,8 +168,9 @@ def tiny_pipeline(tiny_corpora: dict[str, Path], tiny_spm: str,
     with one_torch_thread():
         run_stage("translate", TINY_TRANSLATE, out_dir=dirs["translate"], model=dirs["train"], vocab=dirs["spm"],
                   corpus=str(tiny_corpora["test"]))
-    run_stage("evaluate", {}, out_dir=dirs["evaluate"], translations=dirs["translate"],
-              references=str(tiny_corpora["test"]))
+    with one_torch_thread():
+        run_stage("evaluate", {"testsets": f"tiny={tiny_corpora['test']}", **TINY_TRANSLATE},
+                  out_dir=dirs["evaluate"], model=dirs["train"], vocab=dirs["spm"])
     return {**dirs, **{f"corpus.{k}": str(v) for k, v in tiny_corpora.items()}}
 
 

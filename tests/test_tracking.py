@@ -16,8 +16,9 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from mtforge import tracking
-from mtforge.errors import ConfigError, InputNotFoundError
-from mtforge.tracking import Score, compare_runs, ensure_experiment, log_pipeline_run
+from mtforge.errors import ConfigError, InputNotFoundError, TrackingUnavailableError
+from mtforge.evaluation.results import MetricScore
+from mtforge.tracking import compare_runs, ensure_experiment, log_pipeline_run
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +42,13 @@ def client(store) -> MlflowClient:
     return MlflowClient(tracking_uri=store[1])
 
 
-def _score(direction: str, bleu: float) -> Score:
-    return Score(
-        direction=direction,
-        bleu=bleu,
-        chrf=bleu + 20.0,
-        bleu_signature="nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
-        chrf_signature="nrefs:1|case:mixed|eff:yes|nc:6|nw:2|space:no|version:2.6.0",
-        n_segments=12,
-    )
+BLEU_SIG = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+CHRF_SIG = "nrefs:1|case:mixed|eff:yes|nc:6|nw:2|space:no|version:2.6.0"
+
+
+def _score(direction: str, bleu: float, testset: str = "flores200_devtest") -> list[MetricScore]:
+    return [MetricScore(testset, direction, "bleu", bleu, BLEU_SIG, 12),
+            MetricScore(testset, direction, "chrf", bleu + 20.0, CHRF_SIG, 12)]
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +70,10 @@ def logged(store, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         },
         stage_metrics={"clean": {"kept": 90.0, "dropped%": 10.0}, "mine": {"pairs": 42}},
         step_metrics={"train.loss": [(1, 3.0), (2, 2.5), (3, 2.25)]},
-        scores=[_score("deu_Latn-eng_Latn", 21.5), _score("eng_Latn-deu_Latn", 18.25)],
+        scores=_score("deu_Latn-eng_Latn", 21.5) + _score("eng_Latn-deu_Latn", 18.25, "multi30k_test_2016_flickr"),
         artifacts={"report": str(src / "report.html"), "model": str(src / "model")},
         tags={"pipeline": "smoke", "kfp:run": "abc"},
+        nested=True,
     )
     return run_id, src
 
@@ -82,7 +82,7 @@ def test_one_run_per_call_with_params_metrics_and_tags(logged, client: MlflowCli
     run_id, _ = logged
     experiment = client.get_experiment_by_name("full")
     runs = client.search_runs([experiment.experiment_id])
-    assert [r.info.run_id for r in runs] == [run_id]
+    assert [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags] == [run_id]
     run = client.get_run(run_id)
     assert run.info.run_name == "full-run"
     assert run.info.status == "FINISHED"
@@ -100,16 +100,43 @@ def test_one_run_per_call_with_params_metrics_and_tags(logged, client: MlflowCli
     assert metrics["clean.kept"] == 90.0
     assert metrics["clean.dropped_"] == 10.0  # '%' is not allowed in an MLflow name
     assert metrics["mine.pairs"] == 42.0
-    assert metrics["bleu.deu_Latn-eng_Latn"] == 21.5
-    assert metrics["chrf.eng_Latn-deu_Latn"] == 38.25
-    assert metrics["n_segments.deu_Latn-eng_Latn"] == 12.0
+    assert metrics["bleu.deu_Latn-eng_Latn.flores200_devtest"] == 21.5
+    assert metrics["chrf.eng_Latn-deu_Latn.multi30k_test_2016_flickr"] == 38.25
 
     tags = run.data.tags
-    assert tags["bleu_signature.deu_Latn-eng_Latn"].startswith("nrefs:1|case:mixed")
-    assert "nc:6" in tags["chrf_signature.eng_Latn-deu_Latn"]
+    assert tags["signature.bleu.flores200_devtest"] == BLEU_SIG
+    assert tags["signature.chrf.multi30k_test_2016_flickr"] == CHRF_SIG
     assert tags["pipeline"] == "smoke"
     assert tags["kfp_run"] == "abc"
     assert tags["mtforge.version"]
+    assert tags["mlflow.source.git.commit"] == tracking.git_commit() and len(tags["mlflow.source.git.commit"]) == 40
+
+
+def test_nested_runs_hold_each_stage(logged, client: MlflowClient) -> None:
+    """One FINISHED child per stage under the pipeline run, with that stage's params and metrics."""
+    run_id, _ = logged
+    experiment = client.get_experiment_by_name("full")
+    children = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])
+                if r.data.tags.get("mlflow.parentRunId") == run_id}
+    assert set(children) == {"full-run/clean", "full-run/mine"}
+    clean = children["full-run/clean"]
+    assert clean.info.status == "FINISHED" and clean.data.metrics == {"kept": 90.0, "dropped_": 10.0}
+    assert children["full-run/mine"].data.metrics == {"pairs": 42.0}
+
+
+def test_a_tracking_server_that_is_down_fails_fast_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    with pytest.raises(TrackingUnavailableError, match=f"http://127.0.0.1:{port} is not reachable"):
+        log_pipeline_run(experiment="x", run_name="r", params={}, stage_metrics={}, step_metrics={}, scores=[],
+                         artifacts={})
+    assert time.monotonic() - start < 30  # MLflow's own retries would take minutes
 
 
 def test_step_metric_history(logged, client: MlflowClient) -> None:
@@ -183,25 +210,29 @@ def test_compare_runs_lists_runs_with_their_bleu(store) -> None:
         experiment="cmp",
         run_name="small",
         params={"train": {"layers": 2}, "seed": 1},
-        scores=[_score("deu_Latn-eng_Latn", 10.0)],
+        scores=_score("deu_Latn-eng_Latn", 10.0),
         **common,
     )
     new = log_pipeline_run(
         experiment="cmp",
         run_name="big",
         params={"train": {"layers": 6}, "seed": 1},
-        scores=[_score("deu_Latn-eng_Latn", 20.0), _score("eng_Latn-deu_Latn", 15.0)],
+        scores=_score("deu_Latn-eng_Latn", 20.0) + _score("eng_Latn-deu_Latn", 15.0),
         **common,
     )
     rows = compare_runs("cmp")
     assert [(r["run_id"], r["run_name"]) for r in rows] == [(new, "big"), (old, "small")]
-    assert rows[0]["metrics"] == {"deu_Latn-eng_Latn": 20.0, "eng_Latn-deu_Latn": 15.0}
-    assert rows[1]["metrics"] == {"deu_Latn-eng_Latn": 10.0}
+    d = ".flores200_devtest"
+    assert rows[0]["metrics"] == {f"deu_Latn-eng_Latn{d}": 20.0, f"eng_Latn-deu_Latn{d}": 15.0}
+    assert rows[1]["metrics"] == {f"deu_Latn-eng_Latn{d}": 10.0}
     assert rows[0]["params"] == {"train.layers": "6"}  # only the params that differ
     assert rows[0]["status"] == "FINISHED" and rows[0]["start_time"].endswith("+00:00")
     assert [r["metrics"] for r in compare_runs("cmp", metric="chrf", max_runs=1)] == [
-        {"deu_Latn-eng_Latn": 40.0, "eng_Latn-deu_Latn": 35.0}
+        {f"deu_Latn-eng_Latn{d}": 40.0, f"eng_Latn-deu_Latn{d}": 35.0}
     ]
+    assert [r["run_id"] for r in compare_runs(run_ids=[old, new])] == [old, new]  # ids: in the order given
+    with pytest.raises(ConfigError, match="no MLflow run 'feedbeef'"):
+        compare_runs(run_ids=["feedbeef"])
 
 
 def test_compare_runs_unknown_experiment_names_the_known_ones(store, logged) -> None:

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from mtforge.registry import download_evaluation
+from mtforge.evaluation.results import Evaluation
+from mtforge.fingerprint import content_hash
 from mtforge.stage import read_stage_record
 from mtforge.tracking_report import log_stage_outputs, stage_artifacts, training_curves
 
@@ -39,10 +42,15 @@ def logged(store, tiny_pipeline: dict[str, str]):
 def test_one_finished_run_in_the_experiment(logged) -> None:
     run_id, _, client, _ = logged
     experiment = client.get_experiment_by_name("tiny")
-    assert [r.info.run_id for r in client.search_runs([experiment.experiment_id])] == [run_id]
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags] == [run_id]
     run = client.get_run(run_id)
     assert run.info.run_name == "tiny-run" and run.info.status == "FINISHED"
     assert run.data.tags["pipeline"] == "tiny"
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == run_id}
+    assert set(children) == {f"tiny-run/{stage}" for stage in STAGES}
+    assert children["tiny-run/train"].data.params["sharing"] == "independent"
+    assert len(client.get_metric_history(children["tiny-run/train"].info.run_id, "step.loss")) == 4
 
 
 def test_params_are_each_stages_config_under_its_name(logged) -> None:
@@ -84,20 +92,29 @@ def test_stage_stats_step_curves_and_scores_are_metrics(logged) -> None:
     valid = client.get_metric_history(run_id, f"train.step.valid_loss.{DE}-{EN}")
     assert sorted(m.step for m in valid) == [10, 20]
 
-    scores = {s["direction"]: s for s in json.loads((Path(stage_dirs["evaluate"]) / "scores.json").read_text())}
+    evaluation = Evaluation(stage_dirs["evaluate"])
     tags = client.get_run(run_id).data.tags
-    for direction, s in scores.items():
-        assert metrics[f"bleu.{direction}"] == s["bleu"]
-        assert metrics[f"chrf.{direction}"] == s["chrf"]
-        assert metrics[f"n_segments.{direction}"] == 6.0
-        assert metrics[f"evaluate.bleu.{direction}"] == s["bleu"]
-        assert tags[f"bleu_signature.{direction}"] == s["bleu_signature"]
+    assert len(evaluation.scores) == 6
+    for s in evaluation.scores:  # bleu/chrf/ter.<direction>.tiny
+        assert metrics[s.key] == s.value == metrics[f"evaluate.{s.key}"]
+        assert metrics[f"evaluate.segments.{s.direction}.tiny"] == 6.0
+        assert tags[f"signature.{s.metric}.tiny"] == s.signature
+    assert tags["data.evaluate.testsets"] == content_hash(str(Path(stage_dirs["evaluate"]) / "texts"))
+    assert tags["data.translate"] == content_hash(str(Path(stage_dirs["translate"]) / "corpus"))
 
 
 def test_vocab_checkpoint_metrics_report_and_translations_are_artifacts(logged, store) -> None:
     run_id, _, client, stage_dirs = logged
     top = {a.path for a in client.list_artifacts(run_id)}
-    assert top == {"vocab", "checkpoint", "train_metrics", "plan", "report", "scores", "translations", "params.json"}
+    assert top == {"vocab", "checkpoint", "train_metrics", "plan", "evaluation", "translations", "params.json"}
+    assert {a.path for a in client.list_artifacts(run_id, "evaluation")} == {
+        f"evaluation/{name}" for name in ("scores.json", "scores.csv", "report.html", "report.md", "texts",
+                                          "heatmaps")}  # not the imported test-set corpora
+    assert not next(a for a in client.list_artifacts(run_id, "evaluation") if a.path.endswith(".json")).is_dir
+    downloaded = download_evaluation(run_id, store[0] / "downloaded")  # what compare and the gate read back
+    original = Evaluation(stage_dirs["evaluate"])
+    assert downloaded.scores == original.scores
+    assert all(downloaded.texts(*pair) == original.texts(*pair) for pair in original.pairs())
     assert {a.path for a in client.list_artifacts(run_id, "plan")} == {
         "plan/meta_config.yaml", "plan/plan.yaml", "plan/modules.json"}
     assert {a.path for a in client.list_artifacts(run_id, "vocab")} == {"vocab/spm.model"}
@@ -120,10 +137,11 @@ def test_vocab_checkpoint_metrics_report_and_translations_are_artifacts(logged, 
 
 def test_summary_is_the_markdown_score_table(logged) -> None:
     _, summary, _, stage_dirs = logged
-    scores = json.loads((Path(stage_dirs["evaluate"]) / "scores.json").read_text())
-    assert summary.startswith("| direction | BLEU | chrF++ | segments |")
-    for s in scores:
-        assert f"| {s['direction']} | {s['bleu']:.2f} | {s['chrf']:.2f} | 6 |" in summary
+    evaluation = Evaluation(stage_dirs["evaluate"])
+    assert "| direction | BLEU | chrF++ | TER | segments |" in summary
+    for testset, direction in evaluation.pairs():
+        bleu, chrf, ter = (evaluation.value(m, testset, direction) for m in ("bleu", "chrf", "ter"))
+        assert f"| {direction} | {bleu:.2f} | {chrf:.2f} | {ter:.2f} | 6 |" in summary
 
 
 def test_curves_and_artifacts_of_a_partial_set_of_stages(tmp_path: Path, tiny_pipeline: dict[str, str]) -> None:

@@ -59,7 +59,7 @@ from mtforge.corpus import remote
 from mtforge.corpus.format import Corpus, CorpusWriter
 from mtforge.corpus.manifest import file_sha256
 from mtforge.corpus.records import Direction, record_rows
-from mtforge.errors import ConfigError, CorpusFormatError, InputNotFoundError
+from mtforge.errors import ConfigError, CorpusFormatError, InputNotFoundError, MissingDirectionsError
 from mtforge.langcodes import is_language, normalise, parse_directions
 
 Format = Literal["auto", "corpus", "text", "tsv", "jsonl", "hf"]
@@ -115,12 +115,13 @@ def _table(src: list[str], tgt: list[str], direction: Direction, origins: list[s
 
 
 def _require_languages(directions: list[Direction], available: dict[str, Path], where: str) -> None:
-    """Raise :class:`CorpusFormatError` listing what ``where`` holds when a requested
+    """Raise :class:`MissingDirectionsError` listing what ``where`` holds when a requested
     language is missing."""
     missing = sorted({lang for d in directions for lang in d} - set(available))
     if missing:
         found = ", ".join(f"{lang} ({path.name})" for lang, path in sorted(available.items())) or "none"
-        raise CorpusFormatError(f"{where}: no text for {', '.join(missing)}; languages found: {found}")
+        raise MissingDirectionsError(f"{where}: no text for {', '.join(missing)}; languages found: {found}",
+                                     [d for d in directions if set(d) & set(missing)])
 
 
 def name_language(name: str) -> tuple[str, str] | None:
@@ -286,7 +287,8 @@ class _ExistingCorpus(_Source):
         missing = [f"{s}-{t}" for s, t in directions if (s, t) not in present]
         if missing:
             found = ", ".join(f"{s}-{t}" for s, t in present) or "none"
-            raise CorpusFormatError(f"corpus {self.path} has no {', '.join(missing)}; directions found: {found}")
+            raise MissingDirectionsError(f"corpus {self.path} has no {', '.join(missing)}; directions found: {found}",
+                                         [d for d in directions if d not in present])
         keep_all = set(directions) == set(present)
         wanted = pa.array([f"{s}-{t}" for s, t in directions])
         for batch in corpus.iter_batches():

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from mtforge.errors import CorpusFormatError
+from mtforge.errors import CorpusFormatError, MissingDirectionsError
 from mtforge.langcodes import is_language, normalise
 
 Direction = tuple[str, str]
@@ -100,7 +100,8 @@ def record_rows(
                 }
     missing = [f"{s}-{t}" for s, t in directions if (s, t) not in produced]
     if missing:
-        raise CorpusFormatError(
+        raise MissingDirectionsError(
             f"{where}: no rows for direction(s) {', '.join(missing)}; languages found: "
-            f"{', '.join(sorted(seen_languages)) or 'none'}"
+            f"{', '.join(sorted(seen_languages)) or 'none'}",
+            [d for d in directions if d not in produced],
         )

@@ -17,14 +17,13 @@ from mtforge.errors import ConfigError, StageFailedError
 from pipelines.runner import RunReport, resolve_params, run_pipeline
 from tests.pipelines.conftest import FAST
 
-ALL_TASKS = {"ingest-train", "ingest-valid", "ingest-test", "clean", "spm", "train", "translate", "evaluate",
-             "track"}
+ALL_TASKS = {"ingest-train", "ingest-valid", "clean", "spm", "train", "evaluate", "track"}
 
 
 def run(data: Path, home: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> RunReport:
     monkeypatch.setenv("MTFORGE_HOME", str(home))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    params = resolve_params("baseline", "tiny", [f"data={data}", *FAST, *extra])
+    params = resolve_params("baseline", "tiny", [f"data={data}", f"testsets_root={data.parent}", *FAST, *extra])
     return run_pipeline("baseline", params, home, echo=lambda line: None)
 
 
@@ -50,8 +49,8 @@ def test_unchanged_rerun_executes_nothing(first_run, small_multi30k, state_dir, 
 def test_changing_a_training_parameter_reruns_only_training_and_what_follows(
         first_run, small_multi30k, state_dir, monkeypatch) -> None:
     changed = run(small_multi30k, state_dir, monkeypatch, "max_steps=5")
-    assert set(changed.executed) == {"train", "translate", "evaluate", "track"}
-    assert set(changed.cached) == {"ingest-train", "ingest-valid", "ingest-test", "clean", "spm"}
+    assert set(changed.executed) == {"train", "evaluate", "track"}
+    assert set(changed.cached) == {"ingest-train", "ingest-valid", "clean", "spm"}
 
 
 def test_changing_one_byte_of_a_corpus_reruns_everything_downstream_of_it(
@@ -64,23 +63,24 @@ def test_changing_one_byte_of_a_corpus_reruns_everything_downstream_of_it(
         changed = run(small_multi30k, state_dir, monkeypatch)
     finally:
         target.write_bytes(original)
-    assert set(changed.executed) == {"ingest-train", "clean", "spm", "train", "translate", "evaluate", "track"}
-    assert set(changed.cached) == {"ingest-valid", "ingest-test"}
+    assert set(changed.executed) == {"ingest-train", "clean", "spm", "train", "evaluate", "track"}
+    assert set(changed.cached) == {"ingest-valid"}
 
 
 def test_a_failing_task_is_named_with_its_error_and_a_rerun_resumes_from_the_cache(
         first_run, small_multi30k, state_dir, monkeypatch) -> None:
     (small_multi30k / "broken.en").write_text("one\ntwo\nthree\n")
     (small_multi30k / "broken.de").write_text("eins\nzwei\n")
+    broken = f"testsets=broken={small_multi30k}#broken"
     with pytest.raises(StageFailedError) as failure:
-        run(small_multi30k, state_dir, monkeypatch, "test_split=broken")
+        run(small_multi30k, state_dir, monkeypatch, broken)
     message = str(failure.value)
-    assert "'ingest-test'" in message
+    assert "'evaluate'" in message
     assert "broken.en" in message and "broken.de" in message and "3" in message and "2" in message
 
     (small_multi30k / "broken.de").write_text("eins\nzwei\ndrei\n")
-    fixed = run(small_multi30k, state_dir, monkeypatch, "test_split=broken")
-    assert set(fixed.executed) == {"ingest-test", "translate", "evaluate", "track"}
+    fixed = run(small_multi30k, state_dir, monkeypatch, broken)
+    assert set(fixed.executed) == {"evaluate", "track"}
     assert {"ingest-train", "clean", "spm", "train"} <= set(fixed.cached)
 
 
@@ -121,9 +121,9 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_cli_rerun_prints_the_summary_scores_and_mlflow_run(first_run, small_multi30k, state_dir) -> None:
     done = cli(state_dir, "run", "baseline", "--config", "tiny", "--set", f"data={small_multi30k}",
-               *[arg for item in FAST for arg in ("--set", item)])
+               "--set", f"testsets_root={small_multi30k.parent}", *[arg for item in FAST for arg in ("--set", item)])
     assert done.returncode == 0, done.stderr
-    assert "0 executed, 9 cached" in done.stdout
+    assert "0 executed, 7 cached" in done.stdout
     assert "eng_Latn-deu_Latn" in done.stdout and "BLEU" in done.stdout and "chrF++" in done.stdout
     assert first_run.output in done.stdout
 

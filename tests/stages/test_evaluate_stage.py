@@ -1,127 +1,105 @@
-"""The evaluate stage: per-direction sacrebleu BLEU and chrF++, signatures, report, errors."""
+"""The evaluate stage: translate test sets with a real checkpoint, score them with sacrebleu,
+write the evaluation directory; and its errors (untranslatable direction, no test set)."""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
-from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics import BLEU, CHRF, TER
 
-from mtforge.corpus import Corpus, CorpusWriter
-from mtforge.errors import ConfigError, CorpusFormatError
+from tests.conftest import DE, EN, TINY_TRANSLATE, one_torch_thread
+from mtforge.corpus import CorpusWriter
+from mtforge.errors import ConfigError
+from mtforge.evaluation.results import SCORES_CSV, Evaluation
 from mtforge.stage import read_stage_record, run_stage
-from mtforge.stages.evaluate import REPORT_FILE, SCORES_FILE
-
-EN, DE = "eng_Latn", "deu_Latn"
-
-REFS = {
-    f"{EN}-{DE}": ["Ein Hund rennt über die Wiese.", "Zwei Männer spielen Fußball im Park.",
-                   "Eine Frau liest ein Buch.", "Kinder spielen am Strand."],
-    f"{DE}-{EN}": ["A dog runs across the meadow.", "Two men play soccer in the park.",
-                   "A woman reads a book."],
-}
-HYPS = {
-    f"{EN}-{DE}": ["Ein Hund läuft über die Wiese.", "Zwei Männer spielen Fußball im Park.",
-                   "Eine Frau liest.", "Kinder am Strand spielen."],
-    f"{DE}-{EN}": ["A dog runs over the meadow.", "Two men are playing soccer in a park.",
-                   "The woman reads a book."],
-}
+from mtforge.stages.spm import MODEL_FILE
+from mtforge.translate import Translator
+from mtforge.vocab import Vocab
 
 
-def write(path: Path, texts: dict[str, list[str]], *, interleave: bool) -> str:
-    rows = []
-    for direction, lines in texts.items():
-        src, tgt = direction.split("-")
-        rows.append([{"src": f"source {i}", "tgt": t, "src_lang": src, "tgt_lang": tgt} for i, t in enumerate(lines)])
-    if interleave:  # directions mixed row by row; order within a direction kept
-        flat = [r for group in zip(*[iter(g) for g in rows]) for r in group]
-        flat += [r for g in rows for r in g[min(map(len, rows)):]]
-    else:
-        flat = [r for g in rows for r in g]
-    with CorpusWriter(path) as writer:
-        writer.write(flat)
-    return str(path)
-
-
-def sacrebleu_direct(hyps: list[str], refs: list[str], tokenize: str) -> tuple[float, float, str, str]:
-    bleu, chrf = BLEU(tokenize=tokenize), CHRF(word_order=2)
-    return (round(bleu.corpus_score(hyps, [refs]).score, 2), round(chrf.corpus_score(hyps, [refs]).score, 2),
-            str(bleu.get_signature()), str(chrf.get_signature()))
-
-
-@pytest.mark.parametrize("tokenize", ["13a", "char"])
-def test_scores_equal_sacrebleu_per_direction(tmp_path: Path, tokenize: str) -> None:
-    hyps = write(tmp_path / "hyps", HYPS, interleave=True)
-    refs = write(tmp_path / "refs", REFS, interleave=False)
-    out = tmp_path / "eval"
-    stats = run_stage("evaluate", {"tokenize": tokenize}, out_dir=str(out), translations=hyps, references=refs)
-
-    scores = {s["direction"]: s for s in json.loads((out / SCORES_FILE).read_text())}
-    assert list(scores) == sorted(REFS)
-    for direction in REFS:
-        bleu, chrf, bleu_sig, chrf_sig = sacrebleu_direct(HYPS[direction], REFS[direction], tokenize)
-        s = scores[direction]
-        assert (s["bleu"], s["chrf"], s["n_segments"]) == (bleu, chrf, len(REFS[direction]))
-        assert 0 < bleu < 100 and 0 < chrf < 100  # neither trivial nor perfect: a real comparison
-        assert s["bleu_signature"] == bleu_sig and f"tok:{tokenize}" in bleu_sig and "nrefs:1" in bleu_sig
-        assert s["chrf_signature"] == chrf_sig and "nw:2" in chrf_sig  # chrF++ = chrF with word bigrams
-        assert stats[f"bleu.{direction}"] == bleu and stats[f"chrf.{direction}"] == chrf
-    assert len(stats) == 4
-
-    report = (out / REPORT_FILE).read_text()
-    for direction, s in scores.items():
-        assert f"| {direction} | {s['bleu']:.2f} | {s['chrf']:.2f} | {s['n_segments']} |" in report
-    assert scores[f"{EN}-{DE}"]["bleu_signature"] in report
-    assert read_stage_record(str(out))["config"] == {"tokenize": tokenize}
-
-
-def test_scores_pair_hypotheses_with_references_by_position(tmp_path: Path) -> None:
-    """Perfect hypotheses score 100; the same lines shifted by one do not."""
-    refs = write(tmp_path / "refs", REFS, interleave=False)
-    perfect = write(tmp_path / "perfect", REFS, interleave=True)
-    stats = run_stage("evaluate", {}, out_dir=str(tmp_path / "a"), translations=perfect, references=refs)
-    assert stats[f"bleu.{EN}-{DE}"] == 100.0 and stats[f"chrf.{DE}-{EN}"] == 100.0
-    rotated = {d: lines[1:] + lines[:1] for d, lines in REFS.items()}
-    shifted = write(tmp_path / "shifted", rotated, interleave=False)
-    stats = run_stage("evaluate", {}, out_dir=str(tmp_path / "b"), translations=shifted, references=refs)
-    assert stats[f"bleu.{EN}-{DE}"] < 50
-
-
-def test_length_mismatch_names_both_counts_and_both_corpora(tmp_path: Path) -> None:
-    refs = write(tmp_path / "refs", REFS, interleave=False)
-    short = write(tmp_path / "short", {**HYPS, f"{EN}-{DE}": HYPS[f"{EN}-{DE}"][:3]}, interleave=False)
-    with pytest.raises(CorpusFormatError) as err:
-        run_stage("evaluate", {}, out_dir=str(tmp_path / "out"), translations=short, references=refs)
-    message = str(err.value)
-    assert f"{EN}-{DE}: 3 hypotheses" in message and "4 references" in message
-    assert short in message and refs in message
-    assert not (tmp_path / "out" / SCORES_FILE).exists()
-
-
-def test_a_direction_missing_from_the_references_is_an_error(tmp_path: Path) -> None:
-    refs = write(tmp_path / "refs", {f"{EN}-{DE}": REFS[f"{EN}-{DE}"]}, interleave=False)
-    hyps = write(tmp_path / "hyps", HYPS, interleave=False)
-    with pytest.raises(CorpusFormatError, match=f"{DE}-{EN}: 3 hypotheses .* but 0 references"):
-        run_stage("evaluate", {}, out_dir=str(tmp_path / "out"), translations=hyps, references=refs)
-
-
-def test_unknown_config_key_lists_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"'tokeniser'.*valid keys: tokenize"):
-        run_stage("evaluate", {"tokeniser": "13a"}, out_dir=str(tmp_path), translations="x", references="y")
-
-
-def test_pipeline_evaluation_scores_the_pipelines_translations(tiny_pipeline: dict[str, str]) -> None:
-    """On the real tiny run: scores.json equals sacrebleu over translate's output vs the test refs."""
+def test_scores_are_sacrebleu_over_the_models_own_translations(tiny_pipeline: dict[str, str]) -> None:
+    """The tidy table holds BLEU, chrF++ and TER per direction, equal to sacrebleu over the
+    hypotheses the stage wrote, which are the checkpoint's translations of the test sources."""
     out = Path(tiny_pipeline["evaluate"])
-    scores = {s["direction"]: s for s in json.loads((out / SCORES_FILE).read_text())}
-    assert sorted(scores) == [f"{DE}-{EN}", f"{EN}-{DE}"]
-    refs: dict[str, list[str]] = {}
-    for row in Corpus.open(tiny_pipeline["corpus.test"]).iter_rows():
-        refs.setdefault(f"{row['src_lang']}-{row['tgt_lang']}", []).append(row["tgt"])
-    for direction, s in scores.items():
-        hyps = (Path(tiny_pipeline["translate"]) / f"{direction}.txt").read_text().splitlines()
-        bleu, chrf, *_ = sacrebleu_direct(hyps, refs[direction], "13a")
-        assert (s["bleu"], s["chrf"], s["n_segments"]) == (bleu, chrf, 6)
-    assert read_stage_record(str(out))["stats"] == {
-        f"{m}.{d}": scores[d][m] for d in scores for m in ("bleu", "chrf")}
+    evaluation = Evaluation(out)
+    assert evaluation.pairs() == [("tiny", f"{DE}-{EN}"), ("tiny", f"{EN}-{DE}")]
+    vocab = Vocab(Path(tiny_pipeline["spm"]) / MODEL_FILE)
+    stats = read_stage_record(str(out))["stats"]
+    for testset, direction in evaluation.pairs():
+        texts = evaluation.texts(testset, direction)
+        assert len(texts.src) == 6
+        with one_torch_thread():
+            translator = Translator(Path(tiny_pipeline["train"]) / "checkpoint", vocab, *direction.split("-"))
+            assert texts.hyp == translator.translate(texts.src, beam_size=TINY_TRANSLATE["beam_size"])
+        expected = {"bleu": BLEU(), "chrf": CHRF(word_order=2), "ter": TER()}
+        for metric, scorer in expected.items():
+            value = round(scorer.corpus_score(texts.hyp, [texts.ref]).score, 2)
+            assert evaluation.value(metric, testset, direction) == value
+            assert stats[f"{metric}.{direction}.{testset}"] == value
+            row = next(s for s in evaluation.scores if (s.metric, s.direction) == (metric, direction))
+            assert row.signature == str(scorer.get_signature()) and row.n_segments == 6
+        assert stats[f"segments.{direction}.{testset}"] == 6
+    header = (out / SCORES_CSV).read_text().splitlines()[0]
+    assert header.startswith("testset,direction,metric,value,signature")
+    assert "<html" in (out / "report.html").read_text().lower()
+
+
+def test_named_test_sets_and_a_sentence_cap(tiny_pipeline: dict[str, str], shared_data: Path, tmp_path: Path) -> None:
+    """Multi30k and FLORES devtest by name; every trained direction by default; max_sentences caps."""
+    out = tmp_path / "eval"
+    with one_torch_thread():
+        stats = run_stage("evaluate", {"testsets": "multi30k,flores200:devtest", "testsets_root": str(shared_data),
+                                       "max_sentences": 3, "beam_size": 1},
+                          out_dir=str(out), model=tiny_pipeline["train"], vocab=tiny_pipeline["spm"])
+    evaluation = Evaluation(out)
+    assert {t for t, _ in evaluation.pairs()} == {"multi30k_test_2016_flickr", "flores200_devtest"}
+    assert {d for _, d in evaluation.pairs()} == {f"{EN}-{DE}", f"{DE}-{EN}"}
+    first_flores = (shared_data / "flores200" / "devtest" / "eng_Latn.devtest").read_text().splitlines()[:3]
+    assert evaluation.texts("flores200_devtest", f"{EN}-{DE}").src == first_flores
+    assert stats[f"segments.{EN}-{DE}.flores200_devtest"] == 3
+    assert len([k for k in stats if k.startswith("bleu.")]) == 4
+
+
+def test_a_direction_the_model_cannot_translate_fails_before_translating(
+        tiny_pipeline: dict[str, str], shared_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot translate eng_Latn-fra_Latn.*fra_Latn.*trained directions: "
+                                          rf"{DE}-{EN}, {EN}-{DE}"):
+        run_stage("evaluate", {"testsets": "multi30k", "testsets_root": str(shared_data), "directions": "en-fr"},
+                  out_dir=str(tmp_path / "out"), model=tiny_pipeline["train"], vocab=tiny_pipeline["spm"])
+    assert not (tmp_path / "out" / "scores.json").exists()
+
+
+def test_no_test_set_with_the_directions_is_an_error_and_a_partial_one_warns(
+        tiny_pipeline: dict[str, str], shared_data: Path, tmp_path: Path) -> None:
+    tico = tmp_path / "root" / "tico19"  # TICO-19 has no German: nothing to score
+    tico.mkdir(parents=True)
+    for name in ("test.en.fr", "test.fr"):
+        (tico / name).write_text("a\n")
+    with pytest.raises(ConfigError, match=r"none of the test sets 'tico19'.*eng_Latn-deu_Latn"):
+        run_stage("evaluate", {"testsets": "tico19", "testsets_root": str(tmp_path / "root")},
+                  out_dir=str(tmp_path / "a"), model=tiny_pipeline["train"], vocab=tiny_pipeline["spm"])
+    with CorpusWriter(tmp_path / "mine") as writer:  # a user test set with English→German only
+        writer.write([{"src": "A dog runs.", "tgt": "Ein Hund rennt.", "src_lang": EN, "tgt_lang": DE}])
+    with warnings.catch_warnings(record=True) as caught, one_torch_thread():
+        warnings.simplefilter("always")
+        run_stage("evaluate", {"testsets": f"mine={tmp_path / 'mine'}", "beam_size": 1},
+                  out_dir=str(tmp_path / "b"), model=tiny_pipeline["train"], vocab=tiny_pipeline["spm"])
+    assert any("no test set has deu_Latn-eng_Latn" in str(w.message) for w in caught)
+    assert Evaluation(tmp_path / "b").pairs() == [("mine", f"{EN}-{DE}")]
+
+
+def test_unknown_config_key_and_test_set_are_named(tmp_path: Path, tiny_pipeline: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"'testset'.*valid keys:.*testsets"):
+        run_stage("evaluate", {"testset": "multi30k"}, out_dir=str(tmp_path), model="x", vocab="y")
+    with pytest.raises(ConfigError, match="unknown test set 'flores'.*flores200"):
+        run_stage("evaluate", {"testsets": "flores"}, out_dir=str(tmp_path), model=tiny_pipeline["train"],
+                  vocab=tiny_pipeline["spm"])
+
+
+def test_scores_json_rows_are_tidy(tiny_pipeline: dict[str, str]) -> None:
+    rows = json.loads((Path(tiny_pipeline["evaluate"]) / "scores.json").read_text())
+    assert {r["metric"] for r in rows} == {"bleu", "chrf", "ter"}
+    assert len(rows) == len({(r["testset"], r["direction"], r["metric"]) for r in rows}) == 6

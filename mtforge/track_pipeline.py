@@ -1,0 +1,123 @@
+"""Record a finished pipeline in MLflow: the run, the model, its registry version and the
+promotion gate — and keep the request when the tracking server cannot take it.
+
+:func:`track` is what the pipelines' ``track`` step calls. When the tracking server is down
+(or logging fails part-way), the request — experiment, run name and the stage output
+directories, which stay where the pipeline left them — is saved under
+``<state dir>/pending-tracking/`` and the error says so; ``mtforge track --resume`` logs every
+saved request later (:func:`resume_pending`), so nothing a pipeline produced is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from mtforge.errors import InputNotFoundError, TrackingUnavailableError
+from mtforge.evaluation.results import Evaluation
+from mtforge.mlflow_model import log_translation_model
+from mtforge.registry import PromotionDecision, promote, register_model
+from mtforge.stages.spm import MODEL_FILE
+from mtforge.state import state_dir
+from mtforge.tracking import tracking_uri
+from mtforge.tracking_report import log_stage_outputs
+
+PENDING_DIR = "pending-tracking"
+
+
+@dataclass
+class TrackRequest:
+    """Everything :func:`track` needs; JSON-serialisable so it can wait in a pending record."""
+
+    experiment: str
+    run_name: str
+    stage_dirs: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    register_as: str = ""
+
+
+@dataclass
+class TrackResult:
+    """What :func:`track` recorded."""
+
+    run_id: str
+    summary: str  # Markdown table of the scores
+    model_version: str | None = None
+    decision: PromotionDecision | None = None
+
+
+def pending_dir() -> Path:
+    return state_dir() / PENDING_DIR
+
+
+def save_pending(request: TrackRequest, reason: str) -> Path:
+    """Write ``request`` to the pending folder; returns the record's path."""
+    folder = pending_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in request.run_name)
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{safe}-{time.time_ns() % 10**6}.json"
+    path.write_text(json.dumps({"request": asdict(request), "reason": reason, "tracking_uri": tracking_uri()},
+                               indent=2))
+    return path
+
+
+def _register(request: TrackRequest, run_id: str) -> tuple[str, PromotionDecision] | None:
+    dirs = request.stage_dirs
+    if not request.register_as or "train" not in dirs or "spm" not in dirs:
+        return None
+    model_uri = log_translation_model(run_id, checkpoint_dir=Path(dirs["train"]) / "checkpoint",
+                                      vocab_file=Path(dirs["spm"]) / MODEL_FILE)
+    version = register_model(model_uri, request.register_as, run_id=run_id)
+    decision = None
+    if "evaluate" in dirs:
+        decision = promote(request.register_as, version.version, Evaluation(dirs["evaluate"]))
+        client = MlflowClient(tracking_uri())
+        client.set_tag(run_id, "registry.version", f"{request.register_as}/{version.version}")
+        client.set_tag(run_id, "registry.decision", "promoted" if decision.promoted else "rejected")
+    return str(version.version), decision
+
+
+def track(request: TrackRequest, *, save_on_failure: bool = True) -> TrackResult:
+    """Log the pipeline run (:func:`log_stage_outputs`), then, when ``register_as`` is set,
+    log the model as an MLflow pyfunc, register it and run the promotion gate.
+
+    A missing stage directory is an :class:`InputNotFoundError`. If MLflow cannot be reached
+    or fails, the request is saved (:func:`save_pending`) and :class:`TrackingUnavailableError`
+    names the record and ``mtforge track --resume``.
+    """
+    missing = {k: v for k, v in request.stage_dirs.items() if not Path(v).is_dir()}
+    if missing:
+        raise InputNotFoundError("stage output(s) to track do not exist: "
+                                 + ", ".join(f"{k}={v!r}" for k, v in sorted(missing.items())))
+    try:
+        run_id, summary = log_stage_outputs(experiment=request.experiment, run_name=request.run_name,
+                                            stage_dirs=request.stage_dirs, tags=request.tags)
+        registered = _register(request, run_id)
+    except (TrackingUnavailableError, MlflowException, ConnectionError) as exc:
+        if not save_on_failure:
+            raise TrackingUnavailableError(str(exc)) from None
+        record = save_pending(request, str(exc))
+        raise TrackingUnavailableError(f"{exc}\nNothing is lost: the pipeline's outputs stay where they are and "
+                                       f"the tracking request is saved in {record}; run `mtforge track --resume` "
+                                       "once the server is back.") from None
+    version, decision = registered if registered else (None, None)
+    return TrackResult(run_id, summary, version, decision)
+
+
+def resume_pending() -> list[tuple[Path, TrackResult | Exception]]:
+    """Retry every saved request, oldest first; a record is deleted once its run is logged.
+    Returns each record with its result (or the error that kept it pending)."""
+    outcomes: list[tuple[Path, TrackResult | Exception]] = []
+    for path in sorted(pending_dir().glob("*.json")) if pending_dir().is_dir() else []:
+        request = TrackRequest(**json.loads(path.read_text())["request"])
+        try:
+            outcomes.append((path, track(request, save_on_failure=False)))
+            path.unlink()
+        except (TrackingUnavailableError, InputNotFoundError) as exc:
+            outcomes.append((path, exc))
+    return outcomes
