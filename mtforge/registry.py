@@ -229,9 +229,10 @@ def promote(name: str, version: str | int, candidate: Evaluation, *, alias: str 
       direction) also rejects it (nothing can be compared); else the alias moves to the
       candidate and the former champion is tagged :data:`SUPERSEDED_BY_TAG`.
 
-    The candidate version is tagged with the decision and its reason. InputNotFoundError for an
-    unknown model or version, or a champion whose run has no evaluation; ConfigError when a test
-    set's references differ between the two evaluations.
+    The candidate version is tagged with the decision and its reason. A test set whose
+    references differ between the two evaluations (e.g. capped at another length) rejects the
+    candidate as not comparable. InputNotFoundError for an unknown model or version, or a
+    champion whose run has no evaluation.
     """
     version = str(version)
     client = _client()
@@ -256,7 +257,12 @@ def promote(name: str, version: str | int, candidate: Evaluation, *, alias: str 
                                  f"found; set alias {alias!r} by hand or register it with its run")
     with tempfile.TemporaryDirectory(prefix="mtforge-champion-eval-") as tmp:
         baseline = download_evaluation(champion.run_id, tmp)
-        comparisons = compare_evaluations(baseline, candidate, metrics=GATE_METRICS, n_samples=n_samples)
+        try:
+            comparisons = compare_evaluations(baseline, candidate, metrics=GATE_METRICS, n_samples=n_samples)
+        except ConfigError as exc:  # e.g. a test set capped differently: its references differ
+            reason = f"cannot be compared with champion version {previous}: {exc}"
+            _record(client, name, version, "rejected", reason, previous)
+            return PromotionDecision(False, reason, [], previous)
     if not comparisons:
         reason = (f"nothing to compare with champion version {previous}: no (test set, direction) in "
                   f"common (champion: {_pairs(baseline)}; candidate: {_pairs(candidate)})")

@@ -190,6 +190,20 @@ def test_nothing_in_common_is_rejected_as_not_comparable(client, experiment, nam
     assert tags(client, name, other)[DECISION_TAG] == "rejected"
 
 
+def test_other_references_on_the_same_test_set_are_rejected_as_not_comparable(
+        client, experiment, name, evaluations, lines, tmp_path) -> None:
+    """A candidate evaluated on fewer segments of the same test set (e.g. max_sentences) is not
+    comparable: rejected with the reason, the champion stays, the pipeline does not fail."""
+    register(client, experiment, name, evaluations["good"])
+    promote(name, "1", evaluations["good"], n_samples=N_SAMPLES)
+    capped = write_evaluation(tmp_path / "capped", {k: v[:30] for k, v in lines.items()}, SYSTEMS["good"])
+    version = register(client, experiment, name, capped)
+    decision = promote(name, version, capped, n_samples=N_SAMPLES)
+    assert not decision.promoted and str(champion_version(name).version) == "1"
+    assert decision.reason.startswith("cannot be compared with champion version 1") and "references" in decision.reason
+    assert tags(client, name, version)[DECISION_TAG] == "rejected"
+
+
 def test_a_custom_alias_is_its_own_champion(client, experiment, name, evaluations) -> None:
     register(client, experiment, name, evaluations["good"])
     promote(name, "1", evaluations["good"], alias="staging", n_samples=N_SAMPLES)

@@ -15,7 +15,9 @@ A test-set list is a comma-, semicolon- or whitespace-separated string of entrie
 ``<label>=<source>``
     anything :func:`mtforge.corpus.import_corpus` reads (a multi-way directory, an mtforge
     corpus, a TSV or JSONL file, ``s3://`` or ``hf://``); ``<source>#<split>`` picks a split;
-    a pair of files is written ``a.en+b.de`` (``+`` instead of a comma).
+    a pair of files is written ``a.en+b.de`` (``+`` instead of a comma). A TSV, or a pair whose
+    file names carry no language, holds the source and target of the *first* requested
+    direction: list the directions explicitly, in that order.
 
 ``root`` is a local directory or an ``s3://bucket/prefix`` holding the named sets. Labels
 (``multi30k_test_2016_flickr``, ``flores200_devtest``, ``ntrex128``, ``tico19`` or the user's)
