@@ -9,7 +9,7 @@ MLFLOW_PORT ?= 5000
 PYTEST_ARGS ?=
 MTFORGE_HOME ?= $(CURDIR)/.mtforge
 
-.PHONY: help install run test test-all compile bench mlflow-ui clean
+.PHONY: help install run test test-all compile bench mlflow-ui mlflow-server clean
 
 help:
 	@echo "make run        run the $(PIPELINE) pipeline locally (ARGS='--set max_steps=100' to override)"
@@ -17,6 +17,7 @@ help:
 	@echo "make compile    write pipelines/compiled/*.yaml"
 	@echo "make bench      run benchmarks/ (ratios, written to benchmarks/results/)"
 	@echo "make mlflow-ui  open the MLflow UI on the local store"
+	@echo "make mlflow-server  run a local MLflow tracking server (MLFLOW_PORT, MLFLOW_ARTIFACTS_DESTINATION)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,18 @@ bench: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(MTFORGE_HOME)/mlflow.db --port $(MLFLOW_PORT)
+
+# The tracking server the cluster runs (mlflow/entrypoint.sh), on this machine: SQLite store,
+# artifacts proxied to $(MTFORGE_HOME)/mlflow-server-artifacts, or to S3/MinIO with
+# MLFLOW_ARTIFACTS_DESTINATION=s3://bucket/prefix MLFLOW_S3_ENDPOINT_URL=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=...
+mlflow-server: $(STAMP)
+	@mkdir -p "$(MTFORGE_HOME)"
+	@echo "MLflow tracking server: http://127.0.0.1:$(MLFLOW_PORT) (Ctrl-C stops it). Log runs to it with:"
+	@echo "  export MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)"
+	MLFLOW_BIN="$(CURDIR)/$(VENV)/bin/mlflow" \
+	MLFLOW_BACKEND_STORE_URI="sqlite:///$(abspath $(MTFORGE_HOME))/mlflow-server.db" \
+	MLFLOW_ARTIFACTS_DESTINATION="$${MLFLOW_ARTIFACTS_DESTINATION:-$(abspath $(MTFORGE_HOME))/mlflow-server-artifacts}" \
+	HOST=127.0.0.1 PORT=$(MLFLOW_PORT) MLFLOW_WORKERS=$${MLFLOW_WORKERS:-1} bash mlflow/entrypoint.sh
 
 clean:
 	rm -rf .mtforge
