@@ -10,16 +10,22 @@ saved request later (:func:`resume_pending`), so nothing a pipeline produced is 
 
 from __future__ import annotations
 
+import csv
+import html
 import json
+import shutil
+import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from mtforge.errors import InputNotFoundError, TrackingUnavailableError
-from mtforge.evaluation.results import Evaluation
+from mtforge.evaluation.report import HEATMAPS_DIR, REPORT_HTML, write_report
+from mtforge.evaluation.results import SCORES_FILE, TEXTS_DIR, Evaluation
+from mtforge.evaluation.significance import Comparison
 from mtforge.mlflow_model import log_translation_model
 from mtforge.registry import PromotionDecision, promote, register_model
 from mtforge.stages.spm import MODEL_FILE
@@ -28,6 +34,9 @@ from mtforge.tracking import tracking_uri
 from mtforge.tracking_report import log_stage_outputs
 
 PENDING_DIR = "pending-tracking"
+#: Artifact path of the candidate-versus-champion report in the run.
+COMPARISON_ARTIFACT = "comparison"
+COMPARISONS_CSV = "comparisons.csv"
 
 
 @dataclass
@@ -49,6 +58,7 @@ class TrackResult:
     summary: str  # Markdown table of the scores
     model_version: str | None = None
     decision: PromotionDecision | None = None
+    comparison_html: str = ""  # the candidate-versus-champion page, or a page saying why nothing was compared
 
 
 def pending_dir() -> Path:
@@ -66,20 +76,51 @@ def save_pending(request: TrackRequest, reason: str) -> Path:
     return path
 
 
-def _register(request: TrackRequest, run_id: str) -> tuple[str, PromotionDecision] | None:
+def write_comparison(candidate: Evaluation, comparisons: list[Comparison], out_dir: Path, *, baseline_name: str,
+                     candidate_name: str) -> Path:
+    """The candidate's report with the comparison section (delta heatmaps for multilingual
+    models, per-direction deltas with 95 % CIs and p-values) and ``comparisons.csv``, in
+    ``out_dir``; returns the HTML page."""
+    work = out_dir / "work"
+    work.mkdir(parents=True)
+    shutil.copy(candidate.root / SCORES_FILE, work / SCORES_FILE)
+    shutil.copytree(candidate.root / TEXTS_DIR, work / TEXTS_DIR)
+    write_report(work, title=f"{candidate_name} versus {baseline_name}", comparisons=comparisons,
+                 baseline_name=baseline_name, candidate_name=candidate_name)
+    shutil.move(work / REPORT_HTML, out_dir / REPORT_HTML)
+    if (work / HEATMAPS_DIR).is_dir():
+        shutil.move(work / HEATMAPS_DIR, out_dir / HEATMAPS_DIR)
+    shutil.rmtree(work)
+    columns = [f.name for f in fields(Comparison)] + ["delta", "significant", "regression"]
+    with open(out_dir / COMPARISONS_CSV, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows([[getattr(c, name) for name in columns] for c in comparisons])
+    return out_dir / REPORT_HTML
+
+
+def _register(request: TrackRequest, run_id: str) -> tuple[str, PromotionDecision, str | None] | None:
     dirs = request.stage_dirs
     if not request.register_as or "train" not in dirs or "spm" not in dirs:
         return None
     model_uri = log_translation_model(run_id, checkpoint_dir=Path(dirs["train"]) / "checkpoint",
                                       vocab_file=Path(dirs["spm"]) / MODEL_FILE)
     version = register_model(model_uri, request.register_as, run_id=run_id)
-    decision = None
+    decision, page = None, None
     if "evaluate" in dirs:
-        decision = promote(request.register_as, version.version, Evaluation(dirs["evaluate"]))
+        candidate = Evaluation(dirs["evaluate"])
+        decision = promote(request.register_as, version.version, candidate)
         client = MlflowClient(tracking_uri())
         client.set_tag(run_id, "registry.version", f"{request.register_as}/{version.version}")
         client.set_tag(run_id, "registry.decision", "promoted" if decision.promoted else "rejected")
-    return str(version.version), decision
+        if decision.comparisons:
+            with tempfile.TemporaryDirectory(prefix="mtforge-comparison-") as tmp:
+                html = write_comparison(candidate, decision.comparisons, Path(tmp),
+                                        baseline_name=f"champion v{decision.previous_champion}",
+                                        candidate_name=f"v{version.version}")
+                client.log_artifacts(run_id, tmp, COMPARISON_ARTIFACT)
+                page = html.read_text(encoding="utf-8")
+    return str(version.version), decision, page
 
 
 def track(request: TrackRequest, *, save_on_failure: bool = True) -> TrackResult:
@@ -105,8 +146,11 @@ def track(request: TrackRequest, *, save_on_failure: bool = True) -> TrackResult
         raise TrackingUnavailableError(f"{exc}\nNothing is lost: the pipeline's outputs stay where they are and "
                                        f"the tracking request is saved in {record}; run `mtforge track --resume` "
                                        "once the server is back.") from None
-    version, decision = registered if registered else (None, None)
-    return TrackResult(run_id, summary, version, decision)
+    version, decision, page = registered if registered else (None, None, None)
+    if page is None:
+        why = decision.reason if decision else "no model was registered (register_as is empty)"
+        page = f"<!DOCTYPE html><html><body><p>Nothing compared: {html.escape(why)}</p></body></html>"
+    return TrackResult(run_id, summary, version, decision, page)
 
 
 def resume_pending() -> list[tuple[Path, TrackResult | Exception]]:

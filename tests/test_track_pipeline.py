@@ -31,7 +31,8 @@ def request(tiny_pipeline: dict[str, str], **extra) -> TrackRequest:
                         **extra)
 
 
-def test_the_first_model_is_registered_and_becomes_champion(store: str, tiny_pipeline: dict[str, str]) -> None:
+def test_the_first_model_is_registered_and_becomes_champion(store: str, tiny_pipeline: dict[str, str],
+                                                            tmp_path: Path) -> None:
     result = track(request(tiny_pipeline, register_as="tiny-model"))
     client = MlflowClient(store)
     assert result.model_version == "1" and result.decision.promoted
@@ -40,10 +41,19 @@ def test_the_first_model_is_registered_and_becomes_champion(store: str, tiny_pip
     assert tags["registry.version"] == "tiny-model/1" and tags["registry.decision"] == "promoted"
     # The same pipeline outputs tracked again: a second run, but still one registered model version
     # per run, and an identical candidate does not regress against the champion.
+    assert "Nothing compared: first champion" in result.comparison_html
     again = track(request(tiny_pipeline, register_as="tiny-model"))
     assert again.run_id != result.run_id
     versions = client.search_model_versions("name='tiny-model'")
     assert sorted(v.run_id for v in versions) == sorted([result.run_id, again.run_id])
+    # The second version is compared with the champion: the page and table are in the run.
+    assert again.decision.promoted and again.decision.previous_champion == "1"
+    assert 'id="comparison"' in again.comparison_html and "champion v1" in again.comparison_html
+    listed = {a.path for a in client.list_artifacts(again.run_id, "comparison")}
+    assert {"comparison/report.html", "comparison/comparisons.csv", "comparison/heatmaps"} <= listed
+    table = client.download_artifacts(again.run_id, "comparison/comparisons.csv", str(tmp_path))
+    rows = Path(table).read_text().splitlines()
+    assert rows[0].startswith("testset,direction,metric,baseline,candidate") and len(rows) == 1 + 4
 
 
 def test_a_down_server_keeps_the_request_and_resume_logs_it(store: str, tiny_pipeline: dict[str, str],
