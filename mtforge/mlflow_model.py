@@ -63,13 +63,6 @@ SIGNATURE = ModelSignature(
 )
 
 
-def _plan(ckpt_dir: Path) -> Plan:
-    frame = checkpoint.read_frame(ckpt_dir)
-    if frame is None:
-        raise InputNotFoundError(f"no checkpoint (missing {checkpoint.FRAME}) in {ckpt_dir}")
-    return Plan.model_validate(frame["plan"])
-
-
 class TranslationModel(mlflow.pyfunc.PythonModel):
     """Translate DataFrame rows with an mtforge checkpoint (see the module docstring).
 
@@ -86,7 +79,7 @@ class TranslationModel(mlflow.pyfunc.PythonModel):
         vocab_file = Path(vocab_file)
         if not vocab_file.is_file():
             raise InputNotFoundError(f"SentencePiece model {vocab_file} does not exist")
-        self.plan = _plan(self.ckpt_dir)
+        self.plan = Plan.model_validate(checkpoint.require_frame(self.ckpt_dir)["plan"])
         self.vocab = Vocab(vocab_file)
         self._translators: dict[tuple[str, str], Translator] = {}
 
@@ -198,7 +191,7 @@ def log_translation_model(run_id: str, *, checkpoint_dir: str | Path, vocab_file
     InputNotFoundError for a missing checkpoint or vocabulary file or an unknown run.
     """
     checkpoint_dir, vocab_file = Path(checkpoint_dir), Path(vocab_file)
-    plan = _plan(checkpoint_dir)
+    plan = Plan.model_validate(checkpoint.require_frame(checkpoint_dir)["plan"])
     if not vocab_file.is_file():
         raise InputNotFoundError(f"SentencePiece model {vocab_file} does not exist")
     if not re.fullmatch(r"[\w.\-]+", name):

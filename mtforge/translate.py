@@ -6,7 +6,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from mtforge.errors import InputNotFoundError
 from mtforge.model.beam import beam_search
 from mtforge.model.transformer import ModelConfig, ModularTransformer
 from mtforge.train import checkpoint
@@ -26,9 +25,7 @@ class Translator:
 
     def __init__(self, ckpt_dir: str | Path, vocab: Vocab, src_lang: str, tgt_lang: str) -> None:
         ckpt_dir = Path(ckpt_dir)
-        frame = checkpoint.read_frame(ckpt_dir)
-        if frame is None:
-            raise InputNotFoundError(f"no checkpoint (missing {checkpoint.FRAME}) in {ckpt_dir}")
+        frame = checkpoint.require_frame(ckpt_dir)
         plan = Plan.model_validate(frame["plan"])
         self.task, self.zero_shot = plan.direction(src_lang, tgt_lang)
         if self.zero_shot:

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from tqdm import tqdm
 
-from mtforge.errors import ConfigError, InputNotFoundError
+from mtforge.errors import ConfigError
 from mtforge.evaluation.metrics import score_texts
 from mtforge.evaluation.report import write_report
 from mtforge.evaluation.results import Texts, write_scores, write_texts
@@ -48,11 +48,7 @@ class EvaluateConfig(StageConfig):
 
 def checkpoint_plan(model_dir: str) -> Plan:
     """The plan a trained model directory's checkpoint was written by."""
-    ckpt = Path(model_dir) / "checkpoint"
-    frame = checkpoint.read_frame(ckpt)
-    if frame is None:
-        raise InputNotFoundError(f"no checkpoint (missing {checkpoint.FRAME}) in {ckpt}")
-    return Plan.model_validate(frame["plan"])
+    return Plan.model_validate(checkpoint.require_frame(Path(model_dir) / "checkpoint")["plan"])
 
 
 def requested_directions(plan: Plan, text: str) -> list[tuple[str, str]]:

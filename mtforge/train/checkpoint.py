@@ -86,6 +86,14 @@ def read_frame(ckpt_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def require_frame(ckpt_dir: Path) -> dict[str, Any]:
+    """The frame of a complete checkpoint; :class:`InputNotFoundError` naming the folder if none."""
+    frame = read_frame(ckpt_dir)
+    if frame is None:
+        raise InputNotFoundError(f"no checkpoint (missing {FRAME}) in {ckpt_dir}")
+    return frame
+
+
 def require_same_plan(frame: dict[str, Any], fingerprint: str, ckpt_dir: Path) -> None:
     """Refuse to resume from a checkpoint another plan wrote (its modules would not fit)."""
     if frame.get("plan_fingerprint") != fingerprint:
