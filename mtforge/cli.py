@@ -263,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="translate and score test sets with a trained model")
     ev.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")
     ev.add_argument("--vocab", required=True, help="spm output directory (holds spm.model)")
-    ev.add_argument("--testsets", default="multi30k:test_2016_flickr,flores200:devtest")
+    ev.add_argument("--testsets", default="multi30k:test_2016_flickr",
+                    help="e.g. multi30k,flores200:devtest,ntrex128,tico19 or label=PATH (comma-separated)")
     ev.add_argument("--testsets-root", required=True, help="folder or s3:// prefix holding the named test sets")
     ev.add_argument("--directions", default="", help="e.g. en-de,de-en (default: every trained direction)")
     ev.add_argument("--beam-size", type=int, default=4)

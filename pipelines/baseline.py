@@ -38,7 +38,7 @@ def pipeline(
     directions: str = "en-de",
     train_split: str = "train",
     valid_split: str = "val",
-    testsets: str = "multi30k:test_2016_flickr,flores200:devtest",
+    testsets: str = "multi30k:test_2016_flickr",
     testsets_root: str = "s3://mtforge/data",
     train_corpus: str = "",
     train_fingerprint: str = "",
@@ -76,7 +76,7 @@ def pipeline(
         directions: Comma-separated translation directions, e.g. "en-de,de-en" (any code form; normalised to FLORES-200).
         train_split: Split used for training.
         valid_split: Split used for validation loss.
-        testsets: Test sets translated and scored: multi30k[:split], flores200[:split], ntrex128, tico19, or label=path (comma-separated).
+        testsets: Test sets translated and scored: multi30k[:split], flores200[:split], ntrex128, tico19, or label=path (comma-separated), e.g. "multi30k,flores200:devtest".
         testsets_root: Folder or s3:// prefix holding the named test sets (multi30k/, flores200/, ntrex128/, tico19/).
         train_corpus: Train on this corpus instead of data's train split, e.g. curate-bitext's curated output (an mtforge corpus directory or s3:// URI). Empty: use data.
         train_fingerprint: Content hash of the training split; `mtforge run` fills it so the cache follows content. Leave empty in the UI.
