@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import filter_throughput, lid_speed, modular_sync, noisy_bitext, runner_overhead, train_throughput
+from benchmarks import (
+    evaluate_speed,
+    filter_throughput,
+    lid_speed,
+    modular_sync,
+    noisy_bitext,
+    runner_overhead,
+    train_throughput,
+)
 from benchmarks.common import RESULTS_DIR, Benchmark, print_table, write_result
 
 #: Every benchmark by name, in the order a bare ``python -m benchmarks`` runs them.
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMARK, train_throughput.BENCHMARK,
                                                         modular_sync.BENCHMARK, noisy_bitext.BENCHMARK,
-                                                        filter_throughput.BENCHMARK, lid_speed.BENCHMARK)}
+                                                        filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
+                                                        evaluate_speed.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
