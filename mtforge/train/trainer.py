@@ -319,7 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     job = TrainJob.model_validate_json(Path(args[0]).read_text())
     env = Env.from_environ()
-    if "MASTER_ADDR" in os.environ:
+    # One rank needs no process group; without one no rendezvous store threads outlive training
+    # (a 1-rank gloo group sometimes aborted the process at exit: "terminate called without an
+    # active exception").
+    if "MASTER_ADDR" in os.environ and env.world_size > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", init_method="env://")
     try:
         train(job, env)
