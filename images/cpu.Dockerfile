@@ -8,6 +8,9 @@
 FROM python:3.11-slim-bookworm
 
 ARG MTFORGE_VERSION=0.1.0
+# The commit the image was built from (docker build --build-arg MTFORGE_GIT_COMMIT=$(git rev-parse HEAD));
+# MLflow runs logged from the image carry it as mlflow.source.git.commit.
+ARG MTFORGE_GIT_COMMIT=""
 LABEL org.opencontainers.image.title="mtforge" \
       org.opencontainers.image.description="mtforge KFP component image (CPU): a Kubeflow-native factory for multilingual MT models" \
       org.opencontainers.image.version="${MTFORGE_VERSION}-cpu" \
@@ -18,7 +21,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/home/mtforge \
-    MTFORGE_HOME=/workspace/.mtforge
+    MTFORGE_HOME=/workspace/.mtforge \
+    MTFORGE_GIT_COMMIT=${MTFORGE_GIT_COMMIT}
 
 # A fixed numeric UID (Kubernetes' runAsNonRoot can only verify a numeric USER) in group 0,
 # with group-writable directories, so the image also runs under an arbitrary UID (OpenShift).

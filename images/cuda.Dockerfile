@@ -9,6 +9,9 @@
 FROM pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime
 
 ARG MTFORGE_VERSION=0.1.0
+# The commit the image was built from (docker build --build-arg MTFORGE_GIT_COMMIT=$(git rev-parse HEAD));
+# MLflow runs logged from the image carry it as mlflow.source.git.commit.
+ARG MTFORGE_GIT_COMMIT=""
 LABEL org.opencontainers.image.title="mtforge" \
       org.opencontainers.image.description="mtforge KFP component image (CUDA): a Kubeflow-native factory for multilingual MT models" \
       org.opencontainers.image.version="${MTFORGE_VERSION}-cuda" \
@@ -19,7 +22,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/home/mtforge \
-    MTFORGE_HOME=/workspace/.mtforge
+    MTFORGE_HOME=/workspace/.mtforge \
+    MTFORGE_GIT_COMMIT=${MTFORGE_GIT_COMMIT}
 
 # Same user layout as images/cpu.Dockerfile: numeric non-root UID in group 0, group-writable
 # home, working directory and KFP launcher staging directories.

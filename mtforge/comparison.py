@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mtforge.errors import ConfigError, InputNotFoundError
-from mtforge.evaluation.results import Evaluation
+from mtforge.evaluation.results import METRICS, Evaluation
 from mtforge.evaluation.significance import Comparison, compare_evaluations
 from mtforge.registry import download_evaluation
 from mtforge.tracking import compare_runs
@@ -49,7 +49,7 @@ def compare(experiment: str | None = None, *, run_ids: list[str] | None = None, 
         rows = chosen[:1] + [r for r in rows if r is not chosen[0]]
     result = RunComparison(metric, rows, sorted({k for r in rows for k in r["metrics"]},
                                                 key=lambda k: (k.split(".", 1)[-1], k)))
-    if not significance or len(rows) < 2 or metric not in ("bleu", "chrf", "ter"):
+    if not significance or len(rows) < 2 or metric not in METRICS:
         return result
     with tempfile.TemporaryDirectory(prefix="mtforge-compare-") as tmp:
         evaluations: dict[str, Evaluation | None] = {}

@@ -111,7 +111,7 @@ def require_server(timeout: float = 5.0) -> None:
 
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the checkout holding ``path`` (default: this package), else
-    ``$MTFORGE_GIT_COMMIT`` (set in container images at build time), else ``None``."""
+    ``$MTFORGE_GIT_COMMIT`` (the component images' build argument of that name), else ``None``."""
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
         out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,

@@ -265,3 +265,11 @@ def test_names_colliding_after_sanitising_are_an_error(store) -> None:
             scores=[],
             artifacts={},
         )
+
+
+def test_git_commit_outside_a_checkout_comes_from_the_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a container image there is no checkout: the commit is the image's build argument."""
+    monkeypatch.delenv("MTFORGE_GIT_COMMIT", raising=False)
+    assert tracking.git_commit(tmp_path) is None
+    monkeypatch.setenv("MTFORGE_GIT_COMMIT", "a" * 40)
+    assert tracking.git_commit(tmp_path) == "a" * 40
