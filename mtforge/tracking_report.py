@@ -21,6 +21,7 @@ from mtforge.evaluation.results import EVALUATION_ARTIFACT, SCORES_CSV, SCORES_F
 from mtforge.fingerprint import content_hash
 from mtforge.stage import read_stage_record
 from mtforge.stages.curate_merge import REPORT_FILE as CURATION_REPORT
+from mtforge.stages.mine import REPORT_FILE as MINING_REPORT
 from mtforge.stages.spm import MODEL_FILE
 from mtforge.stages.train import META_CONFIG_FILE, MODULES_FILE, PLAN_FILE
 from mtforge.tracking import log_pipeline_run
@@ -71,6 +72,8 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
     for name, out_dir in stage_dirs.items():
         if name != "evaluate" and (Path(out_dir) / CURATION_REPORT).exists():
             found[f"reports/{name}"] = str(Path(out_dir) / CURATION_REPORT)
+        if (Path(out_dir) / MINING_REPORT).exists():
+            found[f"reports/{name}.json"] = str(Path(out_dir) / MINING_REPORT)
     if "translate" in stage_dirs:
         for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
             found[f"translations/{hyp.stem}"] = str(hyp)
