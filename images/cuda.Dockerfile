@@ -40,9 +40,13 @@ COPY pyproject.toml README.md ./
 COPY mtforge/ mtforge/
 COPY components/ components/
 COPY pipelines/ pipelines/
-# The last check fails the build if the project's dependencies replaced the CUDA torch.
+# The project depends on faiss-cpu (CPU machines); here it is removed again and faiss-gpu-cu12
+# reinstalled, since both wheels ship the same `faiss` module. The last check fails the build
+# if the project's dependencies replaced the CUDA torch or left the CPU-only FAISS in place.
 RUN pip install --no-cache-dir torch==2.13.0 . \
-    && python -c "import torch, mtforge; assert torch.__version__.startswith('2.13.0') and torch.version.cuda, torch.__version__"
+    && pip uninstall --yes faiss-cpu \
+    && pip install --no-cache-dir --force-reinstall --no-deps faiss-gpu-cu12==1.14.1.post1 \
+    && python -c "import torch, faiss, mtforge; assert torch.__version__.startswith('2.13.0') and torch.version.cuda, torch.__version__; assert hasattr(faiss, 'StandardGpuResources'), 'faiss without GPU support'"
 
 WORKDIR /workspace
 USER 10001

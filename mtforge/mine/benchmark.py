@@ -2,8 +2,9 @@
 FLORES-200 (:mod:`.recovery`), mined with the project's own index + margin code, scored per
 language and margin function.
 
-Thresholds are *calibrated* on FLORES-200 **dev** tasks (the threshold that maximises mean
-F1 over the calibration languages) and then *applied* to held-out tasks: Tatoeba (English
+Thresholds are *calibrated* on FLORES-200 **dev** tasks with half of the sources unpaired
+(the threshold that maximises mean F1 over the calibration languages; with every source
+paired the best threshold would be "keep everything") and then *applied* to held-out tasks: Tatoeba (English
 distractors are other Tatoeba sets' English sentences — same domain, hard) and FLORES-200
 devtest (distractors from OLDI Seed, NTREX-128 and TICO-19 English).
 """
@@ -77,8 +78,12 @@ class LanguageTask:
     tgt: np.ndarray
 
 
+def _label(testset: str, unpaired: float) -> str:
+    return f"{testset}_unpaired{round(unpaired * 100)}" if unpaired else testset
+
+
 def tatoeba_tasks(root: str | os.PathLike[str], langs: Sequence[str], cache: EmbeddingCache, *, ratio: int = 10,
-                  seed: int = 0) -> list[LanguageTask]:
+                  unpaired: float = 0.0, seed: int = 0) -> list[LanguageTask]:
     """Recovery tasks of Tatoeba ``langs``; distractors: the other Tatoeba sets' English sides."""
     english = SentenceVectors(cache, "eng")
     sides = {}
@@ -92,10 +97,10 @@ def tatoeba_tasks(root: str | os.PathLike[str], langs: Sequence[str], cache: Emb
             raise InputNotFoundError(f"no Tatoeba set for {lang!r} under {root}")
         src, eng = sides[lang]
         others = (s for other, (_, e) in sides.items() if other != lang for s in e)
-        task = recovery_task(f"tatoeba.{lang}", src, eng, others, ratio=ratio, seed=seed)
+        task = recovery_task(f"tatoeba.{lang}", src, eng, others, ratio=ratio, unpaired=unpaired, seed=seed)
         src_vectors = SentenceVectors(cache, lang)
         src_vectors.add(src, allow_uncovered=True)
-        tasks.append(LanguageTask("tatoeba", lang, task, src_vectors(task.src), english(task.tgt)))
+        tasks.append(LanguageTask(_label("tatoeba", unpaired), lang, task, src_vectors(task.src), english(task.tgt)))
     return tasks
 
 
@@ -106,7 +111,7 @@ def english_distractors(shared: Path) -> list[Path]:
 
 
 def flores_tasks(shared: str | os.PathLike[str], split: str, langs: Sequence[str], cache: EmbeddingCache, *,
-                 ratio: int = 10, seed: int = 0) -> list[LanguageTask]:
+                 ratio: int = 10, unpaired: float = 0.0, seed: int = 0) -> list[LanguageTask]:
     """Recovery tasks of FLORES-200 ``split`` (dev or devtest) xx→English, distractors from OLDI/NTREX/TICO."""
     shared = Path(shared)
     english = SentenceVectors(cache, "eng")
@@ -122,10 +127,10 @@ def flores_tasks(shared: str | os.PathLike[str], split: str, langs: Sequence[str
     for lang in langs:
         code = normalise(lang)
         src = read_lines(flores / f"{code}.{split}")
-        task = recovery_task(f"flores200_{split}.{code}", src, eng, pool, ratio=ratio, seed=seed)
+        task = recovery_task(f"flores200_{split}.{code}", src, eng, pool, ratio=ratio, unpaired=unpaired, seed=seed)
         src_vectors = SentenceVectors(cache, code)
         src_vectors.add(src, allow_uncovered=True)
-        tasks.append(LanguageTask(f"flores200_{split}", code, task, src_vectors(task.src), english(task.tgt)))
+        tasks.append(LanguageTask(_label(f"flores200_{split}", unpaired), code, task, src_vectors(task.src), english(task.tgt)))
     return tasks
 
 

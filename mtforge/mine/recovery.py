@@ -5,6 +5,11 @@ at least ``ratio × n`` unrelated *distractor* sentences of the target language 
 equal to a gold target up to case, spacing and punctuation are left out of the distractors,
 so that every "wrong" pair really is wrong). Mining the sources against that haystack and
 comparing the mined pairs with the hidden gold gives precision, recall and F1.
+
+With ``unpaired > 0`` that share of the sources has its translation withheld from the
+haystack: such a source has no right answer, and mining it at all is a false positive. This
+is the harder, realistic case (most sentences of two monolingual crawls have no translation
+in the other), and the one a threshold must be calibrated on.
 """
 
 from __future__ import annotations
@@ -41,10 +46,13 @@ class RecoveryTask:
 
 
 def recovery_task(name: str, src: Sequence[str], tgt: Sequence[str], distractors: Iterable[str], *,
-                  ratio: int = 10, seed: int = 0) -> RecoveryTask:
-    """Gold pairs ``src[i]``↔``tgt[i]`` hidden among ``ratio × len(src)`` distractors."""
+                  ratio: int = 10, unpaired: float = 0.0, seed: int = 0) -> RecoveryTask:
+    """Gold pairs ``src[i]``↔``tgt[i]`` hidden among ``ratio × len(src)`` distractors, with the
+    targets of an ``unpaired`` share of the sources left out (see the module docstring)."""
     if len(src) != len(tgt):
         raise ConfigError(f"{name}: {len(src)} source and {len(tgt)} target sentences are not aligned")
+    if not 0 <= unpaired < 1:
+        raise ConfigError(f"{name}: unpaired must be in [0, 1), got {unpaired}")
     golden = {comparable(t) for t in tgt}
     pool, seen = [], set(golden)
     for sentence in distractors:
@@ -57,12 +65,13 @@ def recovery_task(name: str, src: Sequence[str], tgt: Sequence[str], distractors
         raise ConfigError(f"{name}: {len(pool)} usable distractors, {needed} needed ({ratio}× {len(src)} pairs)")
     rng = np.random.default_rng(seed)
     chosen = [pool[i] for i in sorted(rng.choice(len(pool), needed, replace=False))]
-    haystack = list(tgt) + chosen
+    paired = np.sort(rng.permutation(len(src))[:round(len(src) * (1 - unpaired))])
+    haystack = [tgt[i] for i in paired] + chosen
     order = rng.permutation(len(haystack))
     position = np.empty(len(haystack), dtype=np.int64)
     position[order] = np.arange(len(haystack))
     return RecoveryTask(name, list(src), [haystack[i] for i in order],
-                        frozenset((i, int(position[i])) for i in range(len(src))))
+                        frozenset((int(i), int(position[j])) for j, i in enumerate(paired)))
 
 
 @dataclass(frozen=True)
