@@ -181,7 +181,7 @@ class SentenceTransformerEncoder(Encoder):
         except OSError as exc:
             raise InputNotFoundError(f"sentence-transformers model {model!r} cannot be loaded: {exc}") from None
         self.name = f"st:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.dim = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)
         self.languages = languages
 
