@@ -258,10 +258,11 @@ def cmd_mine_eval(args: argparse.Namespace) -> int:
 
     rows, thresholds, run = run_mining_eval(
         encoder=args.encoder, shared=_shared_data(args.data), out_dir=args.out,
-        calibration_langs=_codes(args.calibrate), tatoeba_langs=_codes(args.tatoeba_langs),
+        calibration_langs=_codes(args.calibrate), calibration_multi30k=_codes(args.calibrate_multi30k),
+        tatoeba_langs=_codes(args.tatoeba_langs),
         flores_langs=_codes(args.flores_langs), ratio=args.ratio, k=args.k, seed=args.seed, cache_dir=args.cache,
         experiment=None if args.no_track else args.experiment)
-    print("thresholds calibrated on FLORES-200 dev: " + ", ".join(f"{m}={t:.4f}" for m, t in thresholds.items()))
+    print("thresholds calibrated on FLORES-200 dev + Multi30k val: " + ", ".join(f"{m}={t:.4f}" for m, t in thresholds.items()))
     print(recovery_markdown(rows))
     print(f"written to {run.out_dir}" + (f"; MLflow run {run.run_id}" if run.run_id else ""))
     return 0
@@ -343,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "mine them back")
     _evaluation_options(me, "mine-eval")
     me.add_argument("--calibrate", default="deu,fra,spa", help="FLORES dev languages thresholds are calibrated on")
+    me.add_argument("--calibrate-multi30k", default="de,fr", help="Multi30k val languages also calibrated on")
     me.add_argument("--tatoeba-langs", default="deu,fra,spa", help="Tatoeba languages to evaluate")
     me.add_argument("--flores-langs", default="deu,fra,spa", help="FLORES devtest languages to evaluate")
     me.add_argument("--ratio", type=int, default=10, help="distractors per gold pair")

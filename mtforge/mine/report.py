@@ -19,6 +19,7 @@ from mtforge.mine.benchmark import (
     RecoveryRow,
     calibrate,
     flores_tasks,
+    multi30k_tasks,
     recovery_table,
     tatoeba_tasks,
     write_rows,
@@ -46,10 +47,11 @@ def xsim_markdown(rows: Sequence[XsimRow]) -> str:
 
 def recovery_markdown(rows: Sequence[RecoveryRow]) -> str:
     """The mining F1 table as Markdown: one line per test set × language × margin function."""
-    lines = ["| test set | language | margin | threshold | pairs | distractors | mined | precision | recall | F1 |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| test set | language | margin | threshold | pairs | distractors | mined | precision | recall | F1 "
+             "| best F1 (at threshold) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r.testset} | {r.lang} | {r.margin} | {r.threshold:.4f} | {r.pairs} | {r.distractors} | {r.mined} | "
-              f"{r.precision:.4f} | {r.recall:.4f} | {r.f1:.4f} |" for r in rows]
+              f"{r.precision:.4f} | {r.recall:.4f} | {r.f1:.4f} | {r.oracle_f1:.4f} ({r.oracle_threshold:.4f}) |"
+              for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -95,24 +97,29 @@ def run_xsim(*, encoder: str, tatoeba: str, out_dir: str | os.PathLike[str], lan
 
 
 def run_mining_eval(*, encoder: str, shared: str, out_dir: str | os.PathLike[str], calibration_langs: Sequence[str],
-                    tatoeba_langs: Sequence[str], flores_langs: Sequence[str], ratio: int = 10, k: int = 4,
+                    calibration_multi30k: Sequence[str], tatoeba_langs: Sequence[str], flores_langs: Sequence[str], ratio: int = 10, k: int = 4,
                     unpaired: Sequence[float] = (0.0, CALIBRATION_UNPAIRED), seed: int = 0, cache_dir: str | None = None,
                     experiment: str | None = EXPERIMENT) -> tuple[list[RecoveryRow], dict[str, float], EvaluationRun]:
-    """Calibrate thresholds on FLORES dev (``calibration_langs``, half the sources unpaired), then mine
-    Tatoeba and FLORES devtest tasks (each ``unpaired`` share) back with every margin function;
-    ``recovery.csv``/``.md`` + ``thresholds.json``, one MLflow run."""
+    """Calibrate thresholds on FLORES dev (``calibration_langs``) and Multi30k val
+    (``calibration_multi30k``), half the sources unpaired; then mine Tatoeba (unrelated and, with
+    every source paired, in-domain distractors) and FLORES devtest tasks (each ``unpaired`` share)
+    back with every margin function; ``recovery.csv``/``.md`` + ``thresholds.json``, one MLflow run."""
     model = load_encoder(encoder)
     cache = EmbeddingCache(model, cache_dir)
-    calibration = flores_tasks(shared, "dev", calibration_langs, cache, ratio=ratio, unpaired=CALIBRATION_UNPAIRED,
-                               seed=seed)
+    options = {"ratio": ratio, "seed": seed}
+    calibration = flores_tasks(shared, "dev", calibration_langs, cache, unpaired=CALIBRATION_UNPAIRED, **options)
+    if calibration_multi30k:
+        calibration += multi30k_tasks(shared, "val", calibration_multi30k, cache, unpaired=CALIBRATION_UNPAIRED,
+                                      **options)
     thresholds = calibrate(calibration, k=k)
     tasks = []
     for share in unpaired:
         if tatoeba_langs:
-            tasks += tatoeba_tasks(Path(shared) / "tatoeba_laser", tatoeba_langs, cache, ratio=ratio, unpaired=share,
-                                   seed=seed)
+            tasks += tatoeba_tasks(shared, tatoeba_langs, cache, unpaired=share, **options)
         if flores_langs:
-            tasks += flores_tasks(shared, "devtest", flores_langs, cache, ratio=ratio, unpaired=share, seed=seed)
+            tasks += flores_tasks(shared, "devtest", flores_langs, cache, unpaired=share, **options)
+    if tatoeba_langs:
+        tasks += tatoeba_tasks(shared, tatoeba_langs, cache, in_domain=True, **options)
     rows = recovery_table(tasks, thresholds, k=k)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,5 +133,5 @@ def run_mining_eval(*, encoder: str, shared: str, out_dir: str | os.PathLike[str
     metrics["threshold"] = dict(thresholds)
     params = {"encoder": encoder, "ratio": ratio, "k": k, "seed": seed, "mode": "union",
               "unpaired": ",".join(map(str, unpaired)), "calibration_unpaired": CALIBRATION_UNPAIRED,
-              "calibration": ",".join(calibration_langs)}
+              "calibration": ",".join(calibration_langs), "calibration_multi30k": ",".join(calibration_multi30k)}
     return rows, thresholds, EvaluationRun(out, _log(experiment, f"mining-f1-{model.name}", params, metrics, files), files)

@@ -13,6 +13,7 @@ import pytest
 from mtforge.corpus import Corpus
 from mtforge.embed.encoders import UncoveredLanguageError
 from mtforge.errors import CorpusFormatError
+from mtforge.mine.margin import DEFAULT_THRESHOLDS
 from mtforge.mine.shards import list_shards
 from mtforge.stage import run_stage
 
@@ -79,7 +80,7 @@ def test_mined_pairs_are_translations_with_scores_and_provenance(embedded: dict[
     same_line = [r for r in rows if r["origin"].split("|")[0].split(":")[1] == r["origin"].split("|")[1].split(":")[1]]
     assert len(same_line) >= len(rows) - 1          # (line 4's duplicate, line 92, pairs with line 4's English)
     assert {(r["src_lang"], r["tgt_lang"]) for r in rows} == {("deu_Latn", "eng_Latn")}
-    assert all(r["score"] >= 1.0255 for r in rows)
+    assert all(r["score"] >= DEFAULT_THRESHOLDS["ratio"] for r in rows)
     duplicates = pq.read_table(tmp_path / "exclusions.parquet").to_pylist()
     assert stats["duplicates"] == len(duplicates) <= 1
     assert json.loads((tmp_path / "mining.json").read_text())["mined"] == len(rows)
