@@ -30,7 +30,7 @@ def _embedded(side, source, default_source, lang, shard_rows, shuffle_seed, embe
                              shuffle_seed=shuffle_seed, seed_offset=0 if side == "src" else 1)
     parts.set_caching_options(False).set_display_name(f"list-{side}-shards")
     with dsl.ParallelFor(parts.output, parallelism=EMBED_PARALLELISM) as part:
-        embedded = apply_stage(embed_shard(shard=part, config=embed_config), "embed")
+        embedded = apply_stage(embed_shard(shard=part, config=embed_config), "embed").set_display_name(f"embed-{side}")
     return embedded.outputs["embeddings"]
 
 
@@ -71,6 +71,8 @@ def pipeline(
     tgt = _embedded("tgt", tgt_source, src_source, tgt_lang, shard_rows, shuffle_seed, embed_config)
     src_index = apply_stage(build_index(embeddings=dsl.Collected(src), config=index_config), "mine-index")
     tgt_index = apply_stage(build_index(embeddings=dsl.Collected(tgt), config=index_config), "mine-index")
+    src_index.set_display_name("index-src")
+    tgt_index.set_display_name("index-tgt")
     mined = apply_stage(mine_bitext(src_embeddings=dsl.Collected(src), tgt_embeddings=dsl.Collected(tgt), src_index=src_index.outputs["index"],
                                     tgt_index=tgt_index.outputs["index"], config=mine_config), "mine")
     run = track_stage(experiment=experiment, run_name=run_name, stage="mine", output=mined.outputs["mined"])
