@@ -77,8 +77,8 @@ def margin(cos: np.ndarray, mean_x: np.ndarray, mean_y: np.ndarray, function: Ma
 
 def _best(nn: Neighbours, own_mean: np.ndarray, other_mean: np.ndarray, function: MarginFunction) -> tuple[np.ndarray, np.ndarray]:
     """For each query: the neighbour id with the highest margin score, and that score (-inf if none)."""
-    found = nn.ids >= 0
-    other = other_mean[np.where(found, nn.ids, 0)]
+    found = (nn.ids >= 0) & (len(other_mean) > 0)
+    other = other_mean[np.where(found, nn.ids, 0)] if len(other_mean) else np.zeros_like(nn.sims)
     scores = margin(nn.sims, own_mean[:, None], other, function)
     scores = np.where(found, scores, -np.inf)
     column = scores.argmax(axis=1) if scores.size else np.zeros(len(scores), np.int64)

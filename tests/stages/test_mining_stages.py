@@ -119,3 +119,16 @@ def test_duplicate_text_pairs_are_excluded_keeping_one(embedded: dict[str, Path]
     assert duplicates[0]["reason"] == "duplicate_pair" and duplicates[0]["reason_score"] > 1
     kept = Corpus.open(tmp_path / "corpus").to_table().to_pylist()
     assert [r["src"] for r in kept].count(duplicates[0]["src"]) == 1
+
+
+def test_an_empty_side_mines_nothing_without_failing(embedded: dict[str, Path], tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "deu_Latn.txt").write_text("\n   \n\n", encoding="utf-8")
+    refs = [r.to_json() for r in list_shards(str(tmp_path / "src"), "de")]
+    stats = run_stage("embed", {}, out_dir=str(tmp_path / "emb"), shards=refs)
+    assert stats["sentences"] == 0 and stats["excluded"] == 3
+    run_stage("mine-index", {}, out_dir=str(tmp_path / "idx"), embeddings=[str(tmp_path / "emb")])
+    mined = run_stage("mine", {}, out_dir=str(tmp_path / "out"), src_embeddings=[str(tmp_path / "emb")],
+                      tgt_embeddings=[str(embedded["tgt"])], src_index=str(tmp_path / "idx"),
+                      tgt_index=str(embedded["tgt-index"]))
+    assert mined["mined"] == 0 and Corpus.open(tmp_path / "out" / "corpus").rows == 0
