@@ -9,6 +9,7 @@ from benchmarks import (
     evaluate_speed,
     filter_throughput,
     lid_speed,
+    mining_speed,
     modular_sync,
     noisy_bitext,
     runner_overhead,
@@ -20,7 +21,7 @@ from benchmarks.common import RESULTS_DIR, Benchmark, print_table, write_result
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMARK, train_throughput.BENCHMARK,
                                                         modular_sync.BENCHMARK, noisy_bitext.BENCHMARK,
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
-                                                        evaluate_speed.BENCHMARK)}
+                                                        evaluate_speed.BENCHMARK, mining_speed.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def top_k(queries: np.ndarray, keys: np.ndarray, k: int, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def top_k(queries: np.ndarray, keys: np.ndarray, k: int, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-``k`` cosines and ids of every query among ``keys`` (rows sorted, best first)."""
     k = min(k, len(keys))
     sims = np.empty((len(queries), k), np.float32)

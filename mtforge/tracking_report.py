@@ -73,7 +73,7 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
         if name != "evaluate" and (Path(out_dir) / CURATION_REPORT).exists():
             found[f"reports/{name}"] = str(Path(out_dir) / CURATION_REPORT)
         if (Path(out_dir) / MINING_REPORT).exists():
-            found[f"reports/{name}.json"] = str(Path(out_dir) / MINING_REPORT)
+            found[f"reports/{name}"] = str(Path(out_dir) / MINING_REPORT)
     if "translate" in stage_dirs:
         for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
             found[f"translations/{hyp.stem}"] = str(hyp)
