@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks import (
+    encode_speed,
     evaluate_speed,
     filter_throughput,
     lid_speed,
@@ -21,7 +22,8 @@ from benchmarks.common import RESULTS_DIR, Benchmark, print_table, write_result
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMARK, train_throughput.BENCHMARK,
                                                         modular_sync.BENCHMARK, noisy_bitext.BENCHMARK,
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
-                                                        evaluate_speed.BENCHMARK, mining_speed.BENCHMARK)}
+                                                        evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
+                                                        encode_speed.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
