@@ -85,8 +85,8 @@ def list_shards(source: str, lang: str, *, shard_rows: int = 100_000, shuffle_se
         corpus = Corpus.open(source)
         if corpus.kind != "mono":
             raise CorpusFormatError(f"{source}: a {corpus.kind} corpus; mining reads monolingual corpora or text files")
-        if lang not in corpus.languages:
-            raise InputNotFoundError(f"{source}: no {lang} rows (languages: {', '.join(corpus.languages)})")
+        if lang not in corpus.languages():
+            raise InputNotFoundError(f"{source}: no {lang} rows (languages: {', '.join(corpus.languages())})")
         shards = corpus.manifest.shards
         return [MineShard(f"{lang}.{Path(info.file).stem}", lang, "corpus", str(corpus.path / info.file), 0, 1,
                           shuffle_seed, _digest(info.sha256, lang, shuffle_seed)) for info in shards]
