@@ -25,8 +25,9 @@ class EmbeddingCache:
     def _path(self, sentences: Sequence[str], lang: str) -> Path:
         digest = hashlib.sha256(f"{self.encoder.name}\0{self.encoder.dim}\0{lang}\0".encode())
         for sentence in sentences:
-            digest.update(sentence.encode())
-            digest.update(b"\n")
+            data = sentence.encode()
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
         assert self.root is not None
         return self.root / f"{digest.hexdigest()[:32]}.npy"
 

@@ -176,10 +176,19 @@ class SentenceTransformerEncoder(Encoder):
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - a dependency of the package
             raise ConfigError("the st: encoder needs sentence-transformers (pip install sentence-transformers)") from exc
+        local = os.path.isabs(model) or model.startswith((".", "~")) or os.path.exists(model)
+        path = os.path.expanduser(model)
+        if local and not os.path.isdir(path):
+            raise InputNotFoundError(f"sentence-transformers model directory not found: {path} "
+                                     "(st:<path> needs a folder saved by SentenceTransformer.save, or a hub id)")
         try:
-            self._model = SentenceTransformer(model, device=device or _default_device())
+            self._model = SentenceTransformer(path if local else model, device=device or _default_device())
         except OSError as exc:
-            raise InputNotFoundError(f"sentence-transformers model {model!r} cannot be loaded: {exc}") from None
+            where = "" if local else " (not a local folder; as a hub id)"
+            raise InputNotFoundError(f"sentence-transformers model {model!r} cannot be loaded{where}: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{model!r} is not a sentence-transformers model folder ({exc}); st:<path> needs a "
+                              "folder saved by SentenceTransformer.save") from None
         self.name = f"st:{model}"
         self.dim = int(self._model.get_embedding_dimension())
         self.max_tokens = int(self._model.max_seq_length)

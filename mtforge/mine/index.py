@@ -57,11 +57,18 @@ def train(index: faiss.Index, sample: np.ndarray) -> None:
     if len(sample) < needed:
         raise ConfigError(f"the index needs at least {needed} training vectors (one per IVF list), got {len(sample)}; "
                           f"use a smaller nlist or a larger sample")
-    index.train(sample)
+    try:
+        index.train(sample)
+    except RuntimeError as exc:  # e.g. PQ codebooks need 256 vectors per sub-quantiser
+        reason = str(exc).strip().splitlines()[-1]
+        raise ConfigError(f"cannot train the index on {len(sample)} training vectors: {reason}; use a larger "
+                          f"sample or a smaller index") from None
 
 
 def add(index: faiss.Index, vectors: np.ndarray) -> None:
     """Append ``vectors`` to a trained index; their ids continue from ``index.ntotal``."""
+    if not index.is_trained:
+        raise ConfigError("the index is not trained: train it on a sample (mtforge.mine.index.train) before adding")
     if len(vectors):
         index.add(_as_matrix(vectors, index.d, "vectors to add"))
 

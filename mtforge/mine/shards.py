@@ -87,9 +87,15 @@ def list_shards(source: str, lang: str, *, shard_rows: int = 100_000, shuffle_se
             raise CorpusFormatError(f"{source}: a {corpus.kind} corpus; mining reads monolingual corpora or text files")
         if lang not in corpus.languages():
             raise InputNotFoundError(f"{source}: no {lang} rows (languages: {', '.join(corpus.languages())})")
-        shards = corpus.manifest.shards
-        return [MineShard(f"{lang}.{Path(info.file).stem}", lang, "corpus", str(corpus.path / info.file), 0, 1,
-                          shuffle_seed, _digest(info.sha256, lang, shuffle_seed)) for info in shards]
+        parts_of = []
+        for info in corpus.manifest.shards:
+            path = corpus.path / info.file
+            rows = pc.sum(pc.equal(pq.read_table(path, columns=["lang"])["lang"], lang)).as_py() or 0
+            parts = _parts(rows, shard_rows)
+            parts_of += [MineShard(f"{lang}.{Path(info.file).stem}.{part:05d}", lang, "corpus", str(path), part, parts,
+                                   shuffle_seed, _digest(info.sha256, lang, part, parts, shuffle_seed))
+                         for part in range(parts)]
+        return parts_of
     out = []
     for ref in list_mono_shards(source, lang):
         rows = sum(1 for _ in read_shard(ref))

@@ -32,8 +32,12 @@ def read_lines(path: Path) -> list[str]:
     """Lines of a UTF-8 text file without their line endings; a missing file is named."""
     if not path.is_file():
         raise InputNotFoundError(f"file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        return f.read().splitlines()
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def load_tatoeba(root: str | os.PathLike[str], lang: str) -> tuple[list[str], list[str]]:

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from mtforge.corpus import Corpus, CorpusWriter, ExclusionWriter
 from mtforge.embed.store import EmbeddingShard, open_shards
-from mtforge.errors import ConfigError, CorpusFormatError
+from mtforge.errors import ConfigError, CorpusFormatError, InputNotFoundError
 from mtforge.mine import index as faiss_index
 from mtforge.mine.build import build_index, mine_indexed
 from mtforge.mine.margin import DEFAULT_THRESHOLDS, MinedPairs
@@ -84,7 +84,17 @@ def mine_index(*, embeddings: list[str], out_dir: str, config: IndexConfig) -> d
 def _load_index(root: str, shards: list[EmbeddingShard]) -> tuple[object, dict]:
     """The index under ``root``, checked to hold exactly ``shards`` in the same order."""
     index = faiss_index.load(Path(root) / INDEX_FILE)
-    meta = json.loads((Path(root) / INDEX_META).read_text())
+    meta_path = Path(root) / INDEX_META
+    if not meta_path.is_file():
+        raise InputNotFoundError(f"{meta_path} not found: {root} is not a mine-index output (rebuild it)")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as exc:
+        raise CorpusFormatError(f"{meta_path}: not a mine-index description ({exc}); rebuild it with mine-index") \
+            from None
+    if not isinstance(meta, dict) or not {"shards", "lang", "factory"} <= meta.keys():
+        raise CorpusFormatError(f"{meta_path}: not a mine-index description (it needs shards, lang and factory); "
+                                "rebuild it with mine-index")
     held = [[s.meta.shard, s.meta.fingerprint, s.meta.rows] for s in shards]
     if meta["shards"] != held:
         raise CorpusFormatError(f"{root}: the index was built from other embedding shards than the ones given "
