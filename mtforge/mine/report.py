@@ -1,4 +1,5 @@
-"""Encoder and mining evaluations as files and MLflow runs (``mtforge xsim``, ``mtforge mine-eval``).
+"""Encoder and mining evaluations as files and MLflow runs (``mtforge xsim``, ``mtforge mine-eval``,
+``mtforge student-xsim``).
 
 Each evaluation writes CSV + Markdown tables into an output directory and logs one MLflow run
 (experiment ``mtforge-mining`` by default): the settings as params, every number as a metric
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from mtforge.embed.cache import EmbeddingCache
 from mtforge.embed.encoders import load_encoder
+from mtforge.embed.student_eval import SPLITS, StudentXsimRow, compare_on_flores, student_xsim_markdown
 from mtforge.mine.benchmark import (
     RecoveryRow,
     calibrate,
@@ -135,3 +137,37 @@ def run_mining_eval(*, encoder: str, shared: str, out_dir: str | os.PathLike[str
               "unpaired": ",".join(map(str, unpaired)), "calibration_unpaired": CALIBRATION_UNPAIRED,
               "calibration": ",".join(calibration_langs), "calibration_multi30k": ",".join(calibration_multi30k)}
     return rows, thresholds, EvaluationRun(out, _log(experiment, f"mining-f1-{model.name}", params, metrics, files), files)
+
+
+def run_student_xsim(*, student: str, shared: str, out_dir: str | os.PathLike[str], langs: Sequence[str] | None = None,
+                     splits: Sequence[str] = SPLITS, cache_dir: str | None = None,
+                     experiment: str | None = EXPERIMENT) -> tuple[list[StudentXsimRow], EvaluationRun]:
+    """A trained student (``student:<dir>`` or the directory) against its teacher on FLORES-200
+    ``splits`` for ``langs`` (default: the student's languages but English):
+    ``student-xsim.csv``/``.md`` and a copy of ``student.json`` in ``out_dir``, one MLflow run
+    with the training config as params and the training figures and every xsim as metrics."""
+    from mtforge.embed.student import CONFIG_FILE, StudentEncoder
+
+    model = load_encoder(student if student.startswith("student:") else f"student:{student}")
+    assert isinstance(model, StudentEncoder)
+    langs = list(langs) if langs else sorted(model.languages - {"eng"})
+    rows = compare_on_flores(model, load_encoder(model.teacher), Path(shared) / "flores200", langs, splits,
+                             cache_dir=cache_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"student-xsim.csv": out / "student-xsim.csv", "student-xsim.md": out / "student-xsim.md",
+             CONFIG_FILE: out / CONFIG_FILE}
+    write_rows(rows, files["student-xsim.csv"])
+    files["student-xsim.md"].write_text(student_xsim_markdown(rows))
+    files[CONFIG_FILE].write_text(json.dumps(model.meta, indent=2, ensure_ascii=False) + "\n")
+    xsim = {f"{r.split}.{r.lang}.{who}.{kind}": getattr(r, f"{who}_{kind}") for r in rows
+            for who in ("teacher", "student") for kind in ("cosine", "margin")}
+    training = model.meta.get("training") or {}
+    train_metrics = {name: float(training[name]) for name in ("steps", "epochs", "train_loss", "valid_loss",
+                                                               "best_step", "seconds") if training.get(name) is not None}
+    for name in ("valid_xsim", "initial_valid_xsim"):
+        train_metrics.update({f"{name}.{lang}": value for lang, value in (training.get(name) or {}).items()})
+    params = {"student": model.name, "teacher": model.teacher, "languages": ",".join(langs), "splits": ",".join(splits),
+              **{f"config.{k}": v for k, v in (model.meta.get("config") or {}).items()}}
+    run_id = _log(experiment, f"student-xsim-{model.name}", params, {"xsim": xsim, "train": train_metrics}, files)
+    return rows, EvaluationRun(out, run_id, files)

@@ -12,7 +12,7 @@ from pathlib import Path
 from mtforge.embed.cache import EmbeddingCache
 from mtforge.embed.encoders import Encoder
 from mtforge.errors import CorpusFormatError, InputNotFoundError
-from mtforge.mine.xsim import xsim_error
+from mtforge.mine.xsim import symmetric_xsim
 
 _PAIR = re.compile(r"^tatoeba\.([a-z]{3})-eng\.\1$")
 
@@ -77,8 +77,7 @@ def xsim_table(encoder: Encoder, root: str | os.PathLike[str], langs: list[str] 
         src, eng = load_tatoeba(root, lang)
         a = cache.encode(src, lang, allow_uncovered=True)
         b = cache.encode(eng, "eng")
-        rates = {fn: (xsim_error(a, b, function=fn) + xsim_error(b, a, function=fn)) / 2 * 100
-                 for fn in ("absolute", "ratio")}
+        rates = symmetric_xsim(a, b)
         rows.append(XsimRow(lang, covered, len(src), round(rates["absolute"], 2), round(rates["ratio"], 2)))
     return rows
 

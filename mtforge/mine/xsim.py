@@ -29,3 +29,10 @@ def xsim_error(src: np.ndarray, tgt: np.ndarray, *, function: MarginFunction = "
     backward = faiss_index.search(src_index, tgt, k)
     best, _ = _best(forward, neighbourhood_mean(forward), neighbourhood_mean(backward), function)
     return float((best != np.arange(len(src))).mean())
+
+
+def symmetric_xsim(a: np.ndarray, b: np.ndarray, *, k: int = 4) -> dict[str, float]:
+    """xsim error in percent of aligned sets ``a``/``b`` by cosine (``absolute``) and by ratio
+    margin (``ratio``), each the mean of the a→b and b→a searches (LASER's convention)."""
+    return {fn: (xsim_error(a, b, function=fn, k=k) + xsim_error(b, a, function=fn, k=k)) / 2 * 100
+            for fn in ("absolute", "ratio")}
