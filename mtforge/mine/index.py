@@ -33,10 +33,16 @@ def gpu_count() -> int:
 def new_index(factory: str, dim: int) -> faiss.Index:
     """An empty CPU index of type ``factory`` over ``dim``-dimensional vectors (inner product)."""
     try:
-        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1]
         raise ConfigError(f"invalid FAISS index factory string {factory!r} for dim {dim}: {first}") from None
+    # PQ codes are searched by asymmetric distances here, never by Hamming distance, so the
+    # polysemous re-ordering of the codebook that FAISS trains by default is wasted time.
+    coded = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    if hasattr(coded, "do_polysemous_training"):
+        coded.do_polysemous_training = False
+    return index
 
 
 def _as_matrix(vectors: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -73,6 +79,15 @@ def add(index: faiss.Index, vectors: np.ndarray) -> None:
         index.add(_as_matrix(vectors, index.d, "vectors to add"))
 
 
+def _ivf_anywhere(index: faiss.Index) -> bool:
+    """Whether ``index`` (CPU or GPU, possibly wrapped) has IVF lists that ``nprobe`` applies to."""
+    if _ivf(index) is not None:
+        return True
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    return hasattr(inner, "nprobe") or any(_ivf_anywhere(faiss.downcast_index(inner.at(i)))
+                                           for i in range(getattr(inner, "count", lambda: 0)()))
+
+
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
     """The IVF layer of ``index``, or ``None`` for an index without one."""
     try:
@@ -84,9 +99,9 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
 def merge(parts: list[faiss.Index]) -> faiss.Index:
     """One index holding the vectors of ``parts`` in order (ids of part *i* follow part *i-1*).
 
-    IVF parts must come from one trained index (the same quantiser), as :func:`populate_shard`
-    produces them; their inverted lists are merged without re-encoding. Flat parts are
-    concatenated.
+    IVF parts must be copies of one trained index (the same quantiser), as
+    :func:`mtforge.mine.build.build_index` makes them; their inverted lists are moved into the
+    result without re-encoding, which leaves those parts empty. Flat parts are concatenated.
     """
     if not parts:
         raise ConfigError("nothing to merge: no index parts")
@@ -142,12 +157,11 @@ def search(index: faiss.Index, queries: np.ndarray, k: int, *, nprobe: int | Non
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
     queries = _as_matrix(queries, index.d, "query vectors")
-    if nprobe is not None:
-        ivf = _ivf(index)
-        if ivf is not None:
-            ivf.nprobe = nprobe
-        elif hasattr(index, "nprobe"):
-            index.nprobe = nprobe
+    if nprobe is not None and _ivf_anywhere(index):
+        # ParameterSpace reaches the IVF layer behind OPQ and inside replicas; GPU indexes need
+        # the GPU flavour (only faiss-gpu builds have it).
+        space = faiss.GpuParameterSpace() if gpu_count() else faiss.ParameterSpace()
+        space.set_index_parameter(index, "nprobe", nprobe)
     if len(queries) == 0 or index.ntotal == 0:
         return Neighbours(np.full((len(queries), k), -np.inf, np.float32), np.full((len(queries), k), -1, np.int64))
     sims, ids = index.search(queries, k)

@@ -29,11 +29,16 @@ def tatoeba_languages(root: str | os.PathLike[str]) -> list[str]:
 
 
 def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file without their line endings; a missing file is named."""
+    """Lines of a UTF-8 text file (a leading byte-order mark dropped) without their line
+    endings; a missing file or bytes that are not UTF-8 are named."""
     if not path.is_file():
         raise InputNotFoundError(f"file not found: {path}")
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CorpusFormatError(f"{path}, line {line}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

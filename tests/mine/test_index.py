@@ -167,6 +167,27 @@ def test_nprobe_reaches_the_ivf_layer_behind_opq() -> None:
     assert faiss.extract_index_ivf(index).nprobe == NLIST
 
 
+def test_nprobe_reaches_every_replica() -> None:
+    """How a multi-GPU index looks (``index_cpu_to_all_gpus`` gives replicas), built from CPU copies."""
+    data = unit(2000)
+    replicas = faiss.IndexReplicas(32)
+    parts = [trained("IVF16,Flat"), trained("IVF16,Flat")]
+    for part in parts:
+        faiss_index.add(part, data)
+        replicas.addIndex(part)
+    faiss_index.search(replicas, data[:5], 3, nprobe=7)
+    assert [faiss.extract_index_ivf(part).nprobe for part in parts] == [7, 7]
+
+
+@pytest.mark.parametrize("factory", ["PQ8", "IVF16,PQ8", "OPQ8,IVF16,PQ8"])
+def test_pq_codebooks_skip_polysemous_training(factory: str) -> None:
+    """Searches use asymmetric PQ distances, so FAISS's default polysemous training (most of a
+    PQ index's training time) is switched off, behind OPQ too."""
+    index = faiss_index.new_index(factory, 32)
+    coded = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
+    assert coded.do_polysemous_training is False
+
+
 @pytest.mark.parametrize("factory", FACTORIES)
 def test_save_load_round_trip(tmp_path: Path, factory: str) -> None:
     data = unit(1500)

@@ -81,6 +81,15 @@ def test_read_lines_splits_on_newline_only(tmp_path: Path) -> None:
     assert read_lines(path) == ["a\u2028b", "c\x0cd", "e\x85f"]
 
 
+def test_read_lines_drops_a_byte_order_mark_and_names_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"\xef\xbb\xbfeins\nzwei\n")
+    assert read_lines(path) == ["eins", "zwei"]
+    path.write_bytes("eins\nzwei\ndrei \xe4\n".encode("latin-1"))
+    with pytest.raises(CorpusFormatError, match=r"x\.txt, line 3: not UTF-8"):
+        read_lines(path)
+
+
 def test_xsim_table_over_a_small_copy(shared_data: Path, tmp_path: Path) -> None:
     n = 8
     root = tmp_path / "tatoeba"
