@@ -30,19 +30,23 @@ def list_mine_shards(source: str, default_source: str, lang: str, shard_rows: in
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def embed_shard(shard: str, config: str, embeddings: Output[Dataset], stats: Output[Metrics]):
+def embed_shard(shard: str, config: str, encoder: str, embeddings: Output[Dataset], stats: Output[Metrics]):
     """Encode one part into L2-normalised sentence embeddings (unreadable/empty lines excluded with a reason).
 
     Args:
         shard: The part reference from list-mine-shards.
         config: YAML mapping of the embed config (encoder, dtype, batch_size, allow_uncovered); empty: defaults.
+        encoder: This side's encoder, overriding the config's (e.g. a student for a new language); empty: the config's.
     """
     import yaml
 
     from components.kfp_io import publish
     from mtforge.stage import run_stage
 
-    publish(run_stage("embed", yaml.safe_load(config) or {}, out_dir=embeddings.path, shards=[shard]), stats, embeddings)
+    values = yaml.safe_load(config) or {}
+    if encoder:
+        values["encoder"] = encoder
+    publish(run_stage("embed", values, out_dir=embeddings.path, shards=[shard]), stats, embeddings)
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)

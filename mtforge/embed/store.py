@@ -3,7 +3,7 @@
     <dir>/embeddings.npy      [rows, dim] float16 or float32, L2-normalised, row i ↔ sentence i
     <dir>/sentences.parquet   text, origin (``<file>:<line>``) of each row
     <dir>/meta.json           written last: shard name and fingerprint, language, encoder,
-                              dim, dtype, rows, truncated, excluded
+                              dim, dtype, rows, truncated, excluded, vector space
 
 A directory without ``meta.json`` is an unfinished write and is redone; one whose
 ``meta.json`` matches the shard fingerprint and encoder is complete and is skipped on a
@@ -41,6 +41,14 @@ class EmbeddingMeta:
     rows: int
     truncated: int
     excluded: int
+    #: :attr:`~mtforge.embed.encoders.Encoder.space` of the encoder (shards written before
+    #: this field existed: empty, meaning the encoder's own space).
+    space: str = ""
+
+    @property
+    def vector_space(self) -> str:
+        """The space the vectors live in (see :attr:`space`)."""
+        return self.space or self.encoder
 
 
 def write_shard(out: Path, meta: EmbeddingMeta, vectors: np.ndarray, texts: list[str], origins: list[str]) -> None:

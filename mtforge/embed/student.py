@@ -205,6 +205,12 @@ class StudentEncoder(Encoder):
         if min(self._bos, self._eos, self._pad) < 0:
             raise CorpusFormatError(f"{self.spm_path}: the SentencePiece model lacks <s>, </s> or <pad>")
 
+    @property
+    def space(self) -> str:
+        """The teacher's space: student vectors of the new languages are searched against
+        teacher vectors of English."""
+        return self.teacher
+
     # -- input -----------------------------------------------------------------------------
 
     def normalise_text(self, sentence: str) -> str:

@@ -57,7 +57,7 @@ def embed(*, shards: list[str], out_dir: str, config: EmbedConfig) -> dict[str, 
             encoded = encoder.encode_counted(sentences.texts, ref.lang, batch_size=config.batch_size,
                                              dtype=config.dtype, allow_uncovered=config.allow_uncovered)
             meta = EmbeddingMeta(ref.name, ref.fingerprint, ref.lang, config.encoder, encoder.dim, config.dtype,
-                                 len(sentences.texts), encoded.truncated, len(sentences.excluded))
+                                 len(sentences.texts), encoded.truncated, len(sentences.excluded), encoder.space)
             write_shard(out, meta, encoded.vectors, sentences.texts, sentences.origins)
         totals["sentences"] += meta.rows
         totals["truncated"] += meta.truncated

