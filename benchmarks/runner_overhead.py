@@ -3,11 +3,11 @@
 Both sides run the same stage functions on the same inputs with the same parameters (the
 ``tiny`` profile of ``baseline`` plus the settings' overrides, on a slice of Multi30k):
 
-* **runner** — :func:`pipelines.runner.run_pipeline` with caching off: each of the 9 tasks runs
+* **runner** — :func:`pipelines.runner.run_pipeline` with caching off: each of the 7 tasks runs
   in its own subprocess, which imports the component, mtforge and their dependencies, reads
   and writes KFP artifacts, and stamps its outputs with content hashes;
-* **in-process** — :func:`mtforge.stage.run_stage` for ingest ×3 → clean → spm → train →
-  translate → evaluate with the configs the components build, then
+* **in-process** — :func:`mtforge.stage.run_stage` for ingest ×2 → clean → spm → train →
+  evaluate (translates and scores the test sets) with the configs the components build, then
   :func:`mtforge.tracking_report.log_stage_outputs` for the track step, all in this process
   (whose imports are already done).
 
@@ -41,7 +41,7 @@ NAME = "runner_overhead"
 DESCRIPTION = "baseline pipeline: KFP local runner vs the same stages in one process"
 PIPELINE = "baseline"
 #: The pipeline's tasks by display name, in the order the in-process side runs them.
-TASKS = ("ingest-train", "ingest-valid", "ingest-test", "clean", "spm", "train", "translate", "evaluate", "track")
+TASKS = ("ingest-train", "ingest-valid", "clean", "spm", "train", "evaluate", "track")
 #: ``train`` stage config keys the ``train`` component passes on from the pipeline parameters.
 TRAIN_KEYS = ("directions", "sharing", "d_model", "ffn_dim", "encoder_layers", "decoder_layers", "max_steps",
               "batch_tokens", "lr", "warmup_steps", "nproc", "seed")
@@ -72,8 +72,7 @@ def in_process(params: dict[str, Any], work: Path) -> dict[str, float]:
             run_stage(name, config, out_dir=dirs[task], **inputs)
         seconds[task] = elapsed[0]
 
-    for task, split in (("ingest-train", "train_split"), ("ingest-valid", "valid_split"),
-                        ("ingest-test", "test_split")):
+    for task, split in (("ingest-train", "train_split"), ("ingest-valid", "valid_split")):
         stage(task, "ingest", {"source": params["data"], "directions": params["directions"],
                                "split": params[split] or None})
     stage("clean", "clean", {key: params[key] for key in ("min_tokens", "max_tokens", "max_length_ratio")},
@@ -81,13 +80,14 @@ def in_process(params: dict[str, Any], work: Path) -> dict[str, float]:
     stage("spm", "spm", {"vocab_size": params["vocab_size"]}, corpus=dirs["clean"])
     stage("train", "train", {key: params[key] for key in TRAIN_KEYS}, corpus=dirs["clean"],
           vocab=f"{dirs['spm']}/{MODEL_FILE}", valid=dirs["ingest-valid"])
-    stage("translate", "translate", {"beam_size": params["beam_size"]}, model=dirs["train"], vocab=dirs["spm"],
-          corpus=dirs["ingest-test"])
-    stage("evaluate", "evaluate", {}, translations=dirs["translate"], references=dirs["ingest-test"])
+    stage("evaluate", "evaluate", {"testsets": params["testsets"], "testsets_root": params["testsets_root"],
+                                   "directions": params["directions"], "beam_size": params["beam_size"],
+                                   "max_sentences": params["eval_max_sentences"], "tokenize": "13a",
+                                   "title": params["run_name"]}, model=dirs["train"], vocab=dirs["spm"])
     with stopwatch() as elapsed:
         log_stage_outputs(experiment=params["experiment"], run_name=params["run_name"], stage_dirs={
             "ingest": dirs["ingest-train"], "clean": dirs["clean"], "spm": dirs["spm"], "train": dirs["train"],
-            "translate": dirs["translate"], "evaluate": dirs["evaluate"]})
+            "evaluate": dirs["evaluate"]})
     seconds["track"] = elapsed[0]
     return seconds
 

@@ -166,10 +166,10 @@ def test_runner_overhead_quick_run_from_the_command_line(shared_data: Path, tmp_
     data = read_result(tmp_path, "runner_overhead")
     metrics = data["metrics"]
     assert data["mode"] == "quick"
-    assert metrics["tasks"] == len(runner_overhead.TASKS) == 9
+    assert metrics["tasks"] == len(runner_overhead.TASKS) == 7
     assert len(metrics["in_process_runs"]) == 2 and len(metrics["runner_runs"]) == 1
     assert metrics["in_process_seconds"] > 0 and metrics["runner_seconds"] > 0 and metrics["ratio"] > 0
     assert metrics["per_task_overhead_seconds"] == pytest.approx(
-        (metrics["runner_seconds"] - metrics["in_process_seconds"]) / 9)
+        (metrics["runner_seconds"] - metrics["in_process_seconds"]) / 7)
     assert set(data["details"]["per_task_seconds"]) == set(runner_overhead.TASKS)
     assert "| runner_overhead | quick |" in (tmp_path / "README.md").read_text()
