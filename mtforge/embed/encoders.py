@@ -74,16 +74,16 @@ class Encoder(ABC):
     name: str
     #: Embedding dimension.
     dim: int
+    #: Longest input in the encoder's own tokens; longer sentences are truncated and counted.
+    max_tokens: int
+    #: ISO 639-3 codes of the languages the encoder covers; ``None``: not declared (any).
+    languages: frozenset[str] | None = None
 
     @property
     def space(self) -> str:
         """The vector space this encoder's vectors live in: vectors of one space are comparable
         (a LASER3-style student shares its teacher's space), of two spaces are not."""
         return self.name
-    #: Longest input in the encoder's own tokens; longer sentences are truncated and counted.
-    max_tokens: int
-    #: ISO 639-3 codes of the languages the encoder covers; ``None``: not declared (any).
-    languages: frozenset[str] | None = None
 
     def covers(self, lang: str) -> bool:
         """True when ``lang`` is one of the encoder's languages (or it declares none)."""

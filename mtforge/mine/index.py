@@ -84,8 +84,10 @@ def _ivf_anywhere(index: faiss.Index) -> bool:
     if _ivf(index) is not None:
         return True
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexPreTransform) else index
-    return hasattr(inner, "nprobe") or any(_ivf_anywhere(faiss.downcast_index(inner.at(i)))
-                                           for i in range(getattr(inner, "count", lambda: 0)()))
+    if hasattr(inner, "nprobe"):  # a GPU IVF index
+        return True
+    members = inner.count() if hasattr(inner, "count") else 0  # IndexReplicas / IndexShards
+    return any(_ivf_anywhere(faiss.downcast_index(inner.at(i))) for i in range(members))
 
 
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
