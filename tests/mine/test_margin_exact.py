@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import itertools
 
-import faiss
 import numpy as np
 import pytest
 
 from benchmarks.exact_margin import exact_knn, exact_mine, mine_from_knn
 from mtforge.mine import index as faiss_index
+from mtforge.mine.build import build_index
 from mtforge.mine.margin import MARGINS, MODES, MinedPairs, mine_pairs
 
 K = 4
@@ -34,22 +34,10 @@ def planted(n_src: int, n_tgt: int, dim: int, seed: int) -> tuple[np.ndarray, np
     return x.astype(np.float32), y.astype(np.float32), set(zip(sources.tolist(), targets.tolist()))
 
 
-def flat_index(shards: list[np.ndarray]) -> faiss.Index:
-    """A Flat index populated shard by shard (a clone of the empty index per shard) and merged."""
-    empty = faiss_index.new_index("Flat", shards[0].shape[1])
-    faiss_index.train(empty, np.concatenate(shards))
-    parts = []
-    for shard in shards:
-        part = faiss.clone_index(empty)
-        faiss_index.add(part, shard)
-        parts.append(part)
-    return faiss_index.merge(parts)
-
-
 def mtforge_mine(x: np.ndarray, y: np.ndarray, function: str, mode: str, threshold: float | None) -> MinedPairs:
     """mtforge's pipeline on in-memory vectors: both indexes in 2-3 shards, kNN both ways, margin."""
-    src_index = flat_index(np.array_split(x, 2))
-    tgt_index = flat_index(np.array_split(y, 3))
+    src_index = build_index(np.array_split(x, 2), "Flat", progress=False)
+    tgt_index = build_index(np.array_split(y, 3), "Flat", progress=False)
     forward = faiss_index.search(tgt_index, x, K)
     backward = faiss_index.search(src_index, y, K)
     return mine_pairs(forward, backward, function=function, mode=mode, threshold=threshold)  # type: ignore[arg-type]
@@ -109,8 +97,8 @@ def test_flat_pipeline_equals_the_exact_reference_with_a_threshold(seed: int, fu
 def test_other_neighbourhood_sizes_agree_too(k: int) -> None:
     x, y, _ = planted(200, 150, 16, seed=3)
     for function, mode in itertools.product(MARGINS, MODES):
-        forward = faiss_index.search(flat_index([y]), x, k)
-        backward = faiss_index.search(flat_index([x]), y, k)
+        forward = faiss_index.search(build_index([y], "Flat", progress=False), x, k)
+        backward = faiss_index.search(build_index([x], "Flat", progress=False), y, k)
         ours = mine_pairs(forward, backward, function=function, mode=mode)  # type: ignore[arg-type]
         assert_same(ours, exact_mine(x, y, k=k, function=function, mode=mode))
 
