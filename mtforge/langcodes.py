@@ -210,21 +210,24 @@ SCRIPTS = frozenset(
 _FORMS_HINT = "use FLORES-200 style like 'deu_Latn', ISO 639-3 'deu' or ISO 639-1 'de'"
 
 
-def _build_tables(table: str) -> tuple[dict[str, str], dict[str, str]]:
-    """Parse :data:`_TABLE` into (default script per language, lower-case alias → language)."""
+def _build_tables(table: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Parse :data:`_TABLE` into (default script per language, lower-case alias → language,
+    English name per language)."""
     default_script: dict[str, str] = {}
     alias: dict[str, str] = {}
+    names: dict[str, str] = {}
     for line in filter(None, map(str.strip, table.splitlines())):
         head, others, name = (part.strip() for part in line.split("|"))
         lang, script = head.split()
         assert script in SCRIPTS, f"{line}: unknown script"
         default_script[lang] = script
+        names[lang] = name
         for key in [lang, *others.split(), name.lower()]:
             assert alias.setdefault(key, lang) == lang, f"{key!r} names two languages"
-    return default_script, alias
+    return default_script, alias, names
 
 
-_DEFAULT_SCRIPT, _ALIAS = _build_tables(_TABLE)
+_DEFAULT_SCRIPT, _ALIAS, _NAMES = _build_tables(_TABLE)
 _SCRIPT_BY_LOWER = {s.lower(): s for s in SCRIPTS}
 _ISO639_3 = re.compile(r"[a-z]{3}")
 
@@ -266,6 +269,13 @@ def normalise(code: str) -> str:
     if _ISO639_3.fullmatch(lang_part):
         return f"{lang_part}_{script}"
     raise _unknown(code)
+
+
+def english_name(code: str) -> str:
+    """The English name of ``code``'s language (``swh_Latn`` → ``Swahili``), as prompts to an
+    LLM name it; a FLORES-style code missing from :data:`_TABLE` is returned normalised."""
+    lang = normalise(code)
+    return _NAMES.get(lang.partition("_")[0], lang)
 
 
 def is_language(code: str) -> bool:

@@ -24,6 +24,7 @@ from mtforge.stages.curate_merge import REPORT_FILE as CURATION_REPORT
 from mtforge.stages.mine import REPORT_FILE as MINING_REPORT
 from mtforge.stages.spm import MODEL_FILE
 from mtforge.stages.train import META_CONFIG_FILE, MODULES_FILE, PLAN_FILE
+from mtforge.synth.topxgen import SYNTH_REPORTS
 from mtforge.tracking import log_pipeline_run
 from mtforge.train.plan import Plan
 
@@ -74,6 +75,9 @@ def stage_artifacts(stage_dirs: dict[str, str]) -> dict[str, str]:
             found[f"reports/{name}"] = str(Path(out_dir) / CURATION_REPORT)
         if (Path(out_dir) / MINING_REPORT).exists():
             found[f"reports/{name}"] = str(Path(out_dir) / MINING_REPORT)
+        for report in SYNTH_REPORTS:
+            if (Path(out_dir) / report).exists():
+                found[f"reports/{name}/{report}"] = str(Path(out_dir) / report)
     if "translate" in stage_dirs:
         for hyp in sorted(Path(stage_dirs["translate"]).glob("*.txt")):
             found[f"translations/{hyp.stem}"] = str(hyp)

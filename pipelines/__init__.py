@@ -13,7 +13,7 @@ from types import ModuleType
 
 from mtforge.errors import ConfigError
 
-NAMES = ("baseline", "curate-bitext", "curate-mono", "mine", "train-lid")
+NAMES = ("baseline", "curate-bitext", "curate-mono", "distill", "mine", "synth", "train-lid")
 
 
 def load(name: str) -> ModuleType:

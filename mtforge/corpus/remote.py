@@ -132,6 +132,17 @@ def s3_download(source: str) -> Iterator[str]:
         yield ",".join(local_parts)
 
 
+@contextmanager
+def as_local(source: str) -> Iterator[str]:
+    """``source`` itself when it is a local path; an ``s3://`` URI downloaded for the duration
+    (see :func:`s3_download`)."""
+    if source.startswith("s3://"):
+        with s3_download(source) as local:
+            yield local
+    else:
+        yield source
+
+
 def s3_fingerprint(source: str) -> str:
     """Fingerprint of the objects an ``s3://`` source (or comma-separated ones) names: their
     last two key components, ETags and sizes; nothing is downloaded."""

@@ -116,3 +116,15 @@ def load_user_eval_set(path: Path | str, lang: str | None = None) -> EvalSet:
         raise InputNotFoundError(f"evaluation set {path} does not exist")
     sentences = [pair for file in files for pair in read_sentences(file, _file_lang(file, lang))]
     return list(dict.fromkeys(sentences))
+
+
+def collect_eval_sets(eval_data: str | Path, benchmarks: Sequence[str], eval_files: Sequence[str | Path] = ()
+                      ) -> dict[str, EvalSet]:
+    """The benchmarks ``benchmarks`` under the shared-data root ``eval_data`` (none when it is
+    empty) and the user sets ``eval_files`` (named by file or directory name)."""
+    sets: dict[str, EvalSet] = {}
+    if eval_data and benchmarks:
+        sets.update(load_eval_sets(Path(eval_data), benchmarks))
+    for path in eval_files:
+        sets[Path(path).name] = load_user_eval_set(Path(path))
+    return sets

