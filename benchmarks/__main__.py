@@ -14,6 +14,7 @@ from benchmarks import (
     modular_sync,
     noisy_bitext,
     runner_overhead,
+    synth_speed,
     train_throughput,
 )
 from benchmarks.common import RESULTS_DIR, Benchmark, print_table, write_result
@@ -23,7 +24,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMAR
                                                         modular_sync.BENCHMARK, noisy_bitext.BENCHMARK,
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
                                                         evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
-                                                        encode_speed.BENCHMARK)}
+                                                        encode_speed.BENCHMARK, synth_speed.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

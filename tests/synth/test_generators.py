@@ -8,17 +8,16 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from mtforge.errors import ConfigError, InputNotFoundError
 from mtforge.synth.generators import Generator, SamplingConfig, load_generator
 from tests.conftest import one_torch_thread
-from tests.synth.conftest import SERVED_NAME, free_port, paragraphs_prompt
+from mtforge.synth.tiny_model import synth_prompts
+from tests.synth.conftest import SERVED_NAME
 
-GERMAN = paragraphs_prompt("dogs", "German")
-SWAHILI = paragraphs_prompt("dogs", "Swahili")
-WITH_SYSTEM = [{"role": "system", "content": "You write short texts."}, *paragraphs_prompt("rain", "German", 3)]
 MAX_TOKENS = 40
 SAMPLING = SamplingConfig(max_tokens=MAX_TOKENS)
 BACKENDS = ["vllm", "hf", "openai"]
@@ -48,6 +47,16 @@ def retemplated(model_dir: Path, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def prompts(example_pool) -> SimpleNamespace:
+    """Synth prompts (as the tiny model was taught) about topics it was not taught: ``german``
+    and ``swahili`` (5 each), ``system`` (a German one after a system message)."""
+    topics = ["dogs", "cars", "books", "rain", "trees"]
+    german, swahili = (synth_prompts(example_pool, lang, 5, topics=topics, seed=11) for lang in ("deu_Latn", "swh_Latn"))
+    return SimpleNamespace(german=german, swahili=swahili,
+                           system=[{"role": "system", "content": "You write short texts."}, *german[1]])
+
+
+@pytest.fixture(scope="module")
 def vllm_generator(tiny_llm: Path) -> Iterator[Generator]:
     """vLLM's engine in this process on the tiny model (the last test of this file closes it)."""
     pytest.importorskip("vllm")
@@ -72,36 +81,42 @@ def generator(request: pytest.FixtureRequest) -> Generator:
     return request.getfixturevalue(f"{request.param}_generator")
 
 
-def test_the_same_seed_draws_the_same_answer_whatever_else_is_asked(generator: Generator) -> None:
-    answers = generator.chat([GERMAN, GERMAN, GERMAN, SWAHILI], SAMPLING, [1, 1, 2, 1])
+def test_the_same_seed_draws_the_same_answer_whatever_else_is_asked(generator: Generator, prompts) -> None:
+    german, swahili = prompts.german[0], prompts.swahili[0]
+    answers = generator.chat([german, german, german, swahili], SAMPLING, [1, 1, 2, 1])
     assert answers[0] == answers[1]
     assert answers[2].text != answers[0].text
     assert all(a.prompt_tokens > 0 and 0 < a.completion_tokens <= MAX_TOKENS for a in answers)
     # alone or with others, in another order: the same draws (a resumed run repeats an uninterrupted one)
-    assert generator.chat([SWAHILI, GERMAN], SAMPLING, [1, 2]) == [answers[3], answers[2]]
+    assert generator.chat([swahili, german], SAMPLING, [1, 2]) == [answers[3], answers[2]]
     assert generator.chat([], SAMPLING, []) == []
 
 
-def test_the_taught_model_answers_in_the_asked_language_and_format(generator: Generator) -> None:
-    answers = generator.chat([GERMAN, SWAHILI] * 3, SamplingConfig(temperature=0.7, max_tokens=300), list(range(6)))
-    assert all(a.text.startswith("1. ") for a in answers), [a.text[:40] for a in answers]
-    assert any("\n2. " in a.text and a.completion_tokens < 300 for a in answers)
+def test_the_taught_model_answers_numbered_paragraphs(generator: Generator, prompts) -> None:
+    from mtforge.synth.answers import parse_numbered
+
+    answers = generator.chat(prompts.german + prompts.swahili, SamplingConfig(temperature=0.8, max_tokens=200),
+                             list(range(10)))
+    assert sum(a.text.startswith("1.") for a in answers) >= 8, [a.text[:40] for a in answers]
+    assert any(parse_numbered(a.text, 2) for a in answers), [a.text for a in answers]
 
 
-def test_sampling_settings_reach_the_model(generator: Generator) -> None:
-    greedy = generator.chat([GERMAN, GERMAN], SamplingConfig(temperature=0.0, max_tokens=MAX_TOKENS), [1, 2])
+def test_sampling_settings_reach_the_model(generator: Generator, prompts) -> None:
+    german = prompts.german[0]
+    greedy = generator.chat([german, german], SamplingConfig(temperature=0.0, max_tokens=MAX_TOKENS), [1, 2])
     assert greedy[0] == greedy[1]  # no sampling: the seed does not matter
     # a nucleus of one token is greedy decoding too
-    assert generator.chat([GERMAN], SamplingConfig(top_p=1e-6, max_tokens=MAX_TOKENS), [3]) == greedy[:1]
-    penalised = generator.chat([GERMAN], SamplingConfig(repetition_penalty=3.0, max_tokens=MAX_TOKENS), [1])
-    assert penalised[0].text != generator.chat([GERMAN], SAMPLING, [1])[0].text
-    short = generator.chat([GERMAN], SamplingConfig(max_tokens=5), [1])[0]
+    assert generator.chat([german], SamplingConfig(top_p=1e-6, max_tokens=MAX_TOKENS), [3]) == greedy[:1]
+    penalised = generator.chat([german], SamplingConfig(repetition_penalty=3.0, max_tokens=MAX_TOKENS), [1])
+    assert penalised[0].text != generator.chat([german], SAMPLING, [1])[0].text
+    short = generator.chat([german], SamplingConfig(max_tokens=5), [1])[0]
     assert short.completion_tokens == 5
 
 
-def test_the_prompt_is_the_tokenizers_chat_template(generator: Generator, tiny_llm: Path) -> None:
-    answers = generator.chat([GERMAN, WITH_SYSTEM], SAMPLING, [1, 1])
-    assert [a.prompt_tokens for a in answers] == [template_tokens(tiny_llm, GERMAN), template_tokens(tiny_llm, WITH_SYSTEM)]
+def test_the_prompt_is_the_tokenizers_chat_template(generator: Generator, tiny_llm: Path, prompts) -> None:
+    conversations = [prompts.german[0], prompts.system]
+    answers = generator.chat(conversations, SAMPLING, [1, 1])
+    assert [a.prompt_tokens for a in answers] == [template_tokens(tiny_llm, c) for c in conversations]
 
 
 def test_names_say_backend_and_model(tiny_llm: Path, vllm_generator: Generator, hf_generator: Generator,
@@ -111,14 +126,15 @@ def test_names_say_backend_and_model(tiny_llm: Path, vllm_generator: Generator, 
     assert openai_generator.name == f"openai:{SERVED_NAME}"
 
 
-def test_hf_greedy_answer_is_the_argmax_continuation(hf_generator: Generator, tiny_llm: Path) -> None:
+def test_hf_greedy_answer_is_the_argmax_continuation(hf_generator: Generator, tiny_llm: Path, prompts) -> None:
     import torch
 
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
-    answer = hf_generator.chat([GERMAN], SamplingConfig(temperature=0.0, max_tokens=12), [0])[0]
-    ids = tokenizer.apply_chat_template(GERMAN, add_generation_prompt=True, return_dict=True,
+    german = prompts.german[0]
+    answer = hf_generator.chat([german], SamplingConfig(temperature=0.0, max_tokens=12), [0])[0]
+    ids = tokenizer.apply_chat_template(german, add_generation_prompt=True, return_dict=True,
                                         return_tensors="pt")["input_ids"]
     with one_torch_thread(), torch.inference_mode():
         for _ in range(12):
@@ -126,15 +142,15 @@ def test_hf_greedy_answer_is_the_argmax_continuation(hf_generator: Generator, ti
     assert answer.text == tokenizer.decode(ids[0, answer.prompt_tokens:], skip_special_tokens=True)
 
 
-def test_hf_another_template_makes_another_prompt(tiny_llm: Path, tmp_path: Path) -> None:
-    other = retemplated(tiny_llm, tmp_path / "other")
+def test_hf_another_template_makes_another_prompt(tiny_llm: Path, tmp_path: Path, prompts) -> None:
+    other, german = retemplated(tiny_llm, tmp_path / "other"), prompts.german[0]
     with one_torch_thread(), load_generator(f"hf:{other}") as generator:
-        answer = generator.chat([GERMAN], SAMPLING, [1])[0]
-    assert answer.prompt_tokens == template_tokens(other, GERMAN) != template_tokens(tiny_llm, GERMAN)
+        answer = generator.chat([german], SAMPLING, [1])[0]
+    assert answer.prompt_tokens == template_tokens(other, german) != template_tokens(tiny_llm, german)
 
 
-def test_openai_answers_come_back_in_order_from_concurrent_requests(openai_generator: Generator) -> None:
-    conversations = [paragraphs_prompt(topic, "German") for topic in ("dogs", "cars", "books", "rain", "trees")]
+def test_openai_answers_come_back_in_order_from_concurrent_requests(openai_generator: Generator, prompts) -> None:
+    conversations = prompts.german
     together = openai_generator.chat(conversations, SAMPLING, [5, 4, 3, 2, 1])
     assert together == [openai_generator.chat([c], SAMPLING, [s])[0] for c, s in zip(conversations, [5, 4, 3, 2, 1])]
 
@@ -142,12 +158,12 @@ def test_openai_answers_come_back_in_order_from_concurrent_requests(openai_gener
 def test_openai_server_errors_name_the_url_and_model(vllm_server: str) -> None:
     with pytest.raises(ConfigError, match=rf"does not serve model 'nope'.*'{SERVED_NAME}'"):
         load_generator(f"openai:{vllm_server}#nope")
-    url = f"http://127.0.0.1:{free_port()}/v1"
+    url = "http://127.0.0.1:1/v1"  # nothing listens on port 1
     with pytest.raises(ConfigError, match=f"cannot reach .* at {url}"):
         load_generator(f"openai:{url}#{SERVED_NAME}", max_retries=0)
 
 
-def test_spec_and_option_errors(tiny_llm: Path, tmp_path: Path) -> None:
+def test_spec_and_option_errors(tiny_llm: Path, prompts) -> None:
     with pytest.raises(ConfigError, match=r"unknown generator 'tgi:x'.*vllm:<model dir>.*hf:<model dir>.*openai:"):
         load_generator("tgi:x")
     with pytest.raises(ConfigError, match="openai:<base url>#<model name>"):
@@ -155,7 +171,7 @@ def test_spec_and_option_errors(tiny_llm: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown option\(s\) concurrency; valid: device, dtype"):
         load_generator(f"hf:{tiny_llm}", concurrency=2)
     with pytest.raises(ValueError, match="2 conversations but 1 seeds"):
-        load_generator(f"hf:{tiny_llm}").chat([GERMAN, SWAHILI], SAMPLING, [1])
+        load_generator(f"hf:{tiny_llm}").chat(prompts.german[:2], SAMPLING, [1])
 
 
 @pytest.mark.parametrize("backend", ["vllm", "hf"])
@@ -175,8 +191,21 @@ def test_vllm_missing_is_an_error_that_says_what_to_install(tiny_llm: Path, monk
         load_generator(f"vllm:{tiny_llm}")
 
 
+def test_vllm_prompts_longer_than_an_engine_step_keep_their_seeded_draws(vllm_generator: Generator,
+                                                                        example_pool) -> None:
+    """A batch of prompts longer than one engine step (4,096 tokens here) fits only because the
+    generator turns chunked prefill off: a chunked prompt's seeded sampling fails on a CPU."""
+    from mtforge.synth.prompts import PromptConfig, batch_prompts
+
+    config = PromptConfig(example_paragraphs=4, example_sentences=4)
+    conversations = batch_prompts(["dogs"], "swh_Latn", example_pool, config, seed=0, batch=0, size=10)[1]
+    answers = vllm_generator.chat(conversations, SamplingConfig(max_tokens=4), list(range(10)))
+    assert sum(a.prompt_tokens for a in answers) > 4096
+    assert vllm_generator.chat(conversations[-1:], SamplingConfig(max_tokens=4), [9]) == answers[-1:]
+
+
 def test_vllm_close_lets_another_engine_start_with_another_template(vllm_generator: Generator, tiny_llm: Path,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path, prompts) -> None:
     """Last of the file: it closes the module's engine (vLLM keeps one per process here)."""
     import torch
 
@@ -184,8 +213,8 @@ def test_vllm_close_lets_another_engine_start_with_another_template(vllm_generat
     vllm_generator.close()
     other = retemplated(tiny_llm, tmp_path / "other")
     with load_generator(f"vllm:{other}") as generator:
-        answer = generator.chat([GERMAN], SAMPLING, [1])[0]
-    assert answer.prompt_tokens == template_tokens(other, GERMAN) != template_tokens(tiny_llm, GERMAN)
+        answer = generator.chat(prompts.german[:1], SAMPLING, [1])[0]
+    assert answer.prompt_tokens == template_tokens(other, prompts.german[0]) != template_tokens(tiny_llm, prompts.german[0])
     # vLLM's CPU worker pins torch to one thread and disables set_num_threads; the generator undoes it
     assert torch.get_num_threads() == threads
     torch.set_num_threads(1)

@@ -17,6 +17,7 @@ from mtforge.corpus import Corpus
 from mtforge.curate.decontam import Decontaminator
 from mtforge.curate.evalsets import load_eval_sets
 from mtforge.synth.generate import read_jsonl
+from mtforge.synth.tiny_model import TEACH_PROMPT
 from mtforge.synth.topxgen import read_translated
 from mtforge.tracking import tracking_uri
 from pipelines.runner import RunReport, resolve_params, run_pipeline
@@ -39,8 +40,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sets(tiny_llm: Path, tiny_nllb: Path) -> list[str]:
-    generate = {"target_paragraphs": 12, "prompts_per_batch": 8, "max_batches": 4, "seed": 3,
-                "prompt": {"example_paragraphs": 2, "example_sentences": 2},
+    generate = {"target_paragraphs": 12, "prompts_per_batch": 8, "max_batches": 6, "seed": 3, "prompt": TEACH_PROMPT,
                 "sampling": {"temperature": 0.8, "max_tokens": 160}}
     return [f"generator=vllm:{tiny_llm}", "languages=swh_Latn", f"back_translator=hf:{tiny_nllb}",
             f"generate_config={json.dumps(generate)}", 'translate_config={"beam_size": 2, "qe": "cosine"}',
