@@ -142,6 +142,24 @@ def _prepare_vllm_cpu_env() -> None:
 
 
 @contextlib.contextmanager
+def _context_proxies_hidden() -> Iterator[None]:
+    """Hide, while a vLLM engine starts, the modules that hold werkzeug context proxies
+    (``flask.request`` and the like, loaded with MLflow's server code): vLLM 0.32 scans every
+    loaded module's attributes with ``hasattr``, which such a proxy answers outside a request
+    with RuntimeError instead of False, and the engine fails to start."""
+    proxy = getattr(sys.modules.get("werkzeug.local"), "LocalProxy", None)
+    hidden = {}
+    if proxy is not None:
+        for name, module in list(sys.modules.items()):
+            if any(type(value) is proxy for value in list((getattr(module, "__dict__", None) or {}).values())):
+                hidden[name] = sys.modules.pop(name)
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
+@contextlib.contextmanager
 def _torch_threads(threads: int | None = None) -> Iterator[None]:
     """Run with ``threads`` torch intra-op threads (``None``: as they are), then give this
     process's torch back as it was. vLLM's CPU worker, while it starts, replaces
@@ -191,7 +209,7 @@ class VllmGenerator(Generator):
             # generators cannot do (RuntimeError "CPU Generator does not use offset"): whole prompts.
             engine_args.setdefault("enable_chunked_prefill", False)
         self.name = f"vllm:{path.name}"
-        with _torch_threads():
+        with _torch_threads(), _context_proxies_hidden():
             self.llm = LLM(model=str(path), **engine_args)
         self.threads = _serving_threads()
 

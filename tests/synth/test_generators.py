@@ -58,8 +58,12 @@ def prompts(example_pool) -> SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def vllm_generator(tiny_llm: Path) -> Iterator[Generator]:
-    """vLLM's engine in this process on the tiny model (the last test of this file closes it)."""
+    """vLLM's engine in this process on the tiny model (the last test of this file closes it).
+    Flask's context proxies are loaded first, as they are once MLflow's server code has been
+    imported: vLLM's start-up scan of every module used to fail on them."""
     pytest.importorskip("vllm")
+    import flask  # noqa: F401
+
     with load_generator(f"vllm:{tiny_llm}") as generator:
         yield generator
 
