@@ -52,7 +52,7 @@ def pipeline(
         generate_config: YAML mapping: prompt (paragraphs_per_prompt, example_paragraphs, example_sentences, example_languages), sampling (temperature, top_p, repetition_penalty, max_tokens), seed, prompts_per_batch, target_paragraphs, min_paragraphs, max_empty_batches, max_batches, min_words, rouge_threshold, max_word_bigram_share, max_char_bigram_share, lid (null: off). Empty: defaults (100 paragraphs per language, 2 per prompt, ROUGE-L 0.7).
         back_translator: Model that translates the generated sentences into src_lang: hf:<dir> (a Hugging Face seq2seq checkpoint, NLLB-style language tokens) or mtforge:<train output dir> (the project's own model).
         vocab: The spm output directory, for an mtforge: back-translator.
-        translate_config: YAML mapping: src_lang (eng_Latn), beam_size, batch_size, qe (cosine[:<encoder>] | chrf-roundtrip | blaser), sentences (min_chars, min_words, max_chars, lid). Empty: defaults.
+        translate_config: YAML mapping: src_lang (eng_Latn), beam_size, batch_size, qe (auto: BLASER 2.0-QE when installed, else cosine | cosine[:<encoder>] | chrf-roundtrip | blaser), sentences (min_chars, min_words, max_chars, lid). Empty: defaults.
         select_config: YAML mapping: threshold | percentile (per-language cut), thresholds (per language), benchmarks, eval_files, diff_threshold, src_lang. Empty: keep every clean pair.
         eval_data: Root of the evaluation sets to decontaminate against (FLORES-200, NTREX-128, TICO-19 in the shared-data layout); empty: no decontamination.
         experiment: MLflow experiment name.

@@ -107,7 +107,8 @@ class SynthTranslateConfig(StageConfig):
     beam_size: int = Field(4, ge=1, description="beam width of the back-translator")
     batch_size: int = Field(32, ge=1, description="sentences translated at once")
     max_new_tokens: int = Field(256, ge=1, description="longest back-translation, in tokens")
-    qe: str = Field("cosine", description="cosine[:<encoder>] | chrf-roundtrip | blaser")
+    qe: str = Field("auto", description="auto (blaser when installed, else cosine) | cosine[:<encoder>] | "
+                                        "chrf-roundtrip | blaser")
     sentences: SentenceConfig = Field(default_factory=SentenceConfig, description="which sentences are translated")
 
 

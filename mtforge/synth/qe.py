@@ -32,7 +32,7 @@ from mtforge.evaluation.metrics import check_aligned, sentence_chrf
 BackTranslate = Callable[[list[str], str, str], list[str]]
 
 #: The spec kinds :func:`load_qe` knows.
-QE_SPECS = ("cosine", "cosine:<encoder spec>", "chrf-roundtrip", "blaser")
+QE_SPECS = ("auto", "cosine", "cosine:<encoder spec>", "chrf-roundtrip", "blaser")
 
 
 class QualityEstimator(ABC):
@@ -114,9 +114,14 @@ class BlaserQE(QualityEstimator):
 
 
 def load_qe(spec: str, *, back: BackTranslate | None = None) -> QualityEstimator:
-    """The estimator named by ``spec`` (see the module docstring); ``back`` is the
+    """The estimator named by ``spec`` (see the module docstring; ``auto`` is ``blaser`` when
+    the ``sonar`` package is installed, else ``cosine``); ``back`` is the
     back-translation ``chrf-roundtrip`` needs. Raises :class:`ConfigError` for an unknown spec
     (listing the valid ones), ``chrf-roundtrip`` without ``back``, or ``blaser`` without sonar."""
+    if spec.strip() == "auto":  # BLASER 2.0-QE when it is installed, else the mining encoder's cosine
+        import importlib.util
+
+        spec = "blaser" if importlib.util.find_spec("sonar") is not None else "cosine"
     kind, sep, arg = spec.strip().partition(":")
     if kind == "cosine" and (arg or not sep):
         return CosineQE(arg or DEFAULT_ENCODER)

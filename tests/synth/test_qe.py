@@ -100,9 +100,11 @@ def test_histogram_report_counts_every_score_and_marks_the_cut() -> None:
 def test_blaser_without_sonar_names_the_extra() -> None:
     with pytest.raises(ConfigError, match=r"mtforge\[blaser\].*sonar-space"):
         load_qe("blaser")
+    # auto falls back to the embedding cosine when BLASER cannot run
+    assert isinstance(load_qe("auto"), CosineQE)
 
 
 @pytest.mark.parametrize("spec", ["comet", "cosine:", "", "blaser:x"])
 def test_an_unknown_spec_lists_the_valid_ones(spec: str) -> None:
-    with pytest.raises(ConfigError, match="unknown QE spec.*cosine, cosine:<encoder spec>, chrf-roundtrip, blaser"):
+    with pytest.raises(ConfigError, match="unknown QE spec.*auto, cosine, cosine:<encoder spec>, chrf-roundtrip, blaser"):
         load_qe(spec)
