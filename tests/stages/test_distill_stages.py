@@ -145,7 +145,7 @@ def pairs(tmp_path: Path) -> Path:
 
 def test_filter_errors_name_the_key(pairs: Path, toy_dir: str, tmp_path: Path) -> None:
     out = str(tmp_path / "out")
-    with pytest.raises(ConfigError, match="config key 'qe' \\('comet'\\): unknown QE spec 'comet'; valid: cosine"):
+    with pytest.raises(ConfigError, match="config key 'qe' \\('comet'\\): unknown QE spec 'comet'; valid: auto, cosine"):
         run_stage("distill-filter", {"qe": "comet"}, out_dir=out, corpus=str(pairs))
     with pytest.raises(ConfigError, match=re.escape(f"round trip needs the teacher {toy_dir} to translate {DE}-{EN}")):
         run_stage("distill-filter", {"qe": "chrf-roundtrip"}, out_dir=out, corpus=str(pairs), model=toy_dir,
