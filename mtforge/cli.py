@@ -12,7 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from mtforge.abtest.cli import add_parsers as add_ab_parsers
 from mtforge.errors import ConfigError, MtforgeError
+from mtforge.serve.cli import add_serve_parsers
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -432,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--direction", required=True, help="e.g. en-de")
     tr.add_argument("--beam-size", type=int, default=4)
     tr.set_defaults(func=cmd_translate)
+
+    add_serve_parsers(sub)
+    add_ab_parsers(sub)
     return parser
 
 

@@ -7,6 +7,9 @@ import torch
 from mtforge.model.transformer import PAD_ID, ModularTransformer, Route
 from mtforge.vocab import EOS
 
+#: Default output length limit: ``MAX_LEN_A * source length + MAX_LEN_B`` tokens.
+MAX_LEN_A, MAX_LEN_B = 1.5, 10
+
 
 @torch.no_grad()
 def beam_search(
@@ -16,8 +19,8 @@ def beam_search(
     tag_id: int,
     *,
     beam_size: int = 4,
-    max_len_a: float = 1.5,
-    max_len_b: int = 10,
+    max_len_a: float = MAX_LEN_A,
+    max_len_b: int = MAX_LEN_B,
     length_penalty: float = 1.0,
 ) -> list[list[int]]:
     """Best hypothesis (token ids without tag and EOS) for each row of ``src`` (B×S, PAD-padded).

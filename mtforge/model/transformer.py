@@ -156,6 +156,17 @@ class ModularTransformer(nn.Module):
         self.units = nn.ModuleDict(units)
         self._ids = sorted(modules)
 
+    @classmethod
+    def from_units(cls, cfg: ModelConfig, units: Mapping[str, nn.Module]) -> "ModularTransformer":
+        """A model over already-built (e.g. loaded and cached) units, which are shared, not
+        copied: a server assembles each direction from the units it keeps loaded."""
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model.cfg = cfg
+        model.units = nn.ModuleDict({_key(m): units[m] for m in sorted(units)})
+        model._ids = sorted(units)
+        return model
+
     def named_units(self) -> dict[str, nn.Module]:
         """Every checkpointable unit by module id."""
         return {m: self.units[_key(m)] for m in self._ids}

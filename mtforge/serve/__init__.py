@@ -1,0 +1,1 @@
+"""The translation service (``mtforge serve``)."""
