@@ -78,6 +78,14 @@ def _path_version(path: Path, ckpt: Path, frame: dict) -> str:
 
 
 def _from_mlflow(uri: str, cache_dir: Path) -> ModelFiles:
+    from mtforge.registry import global_tracking_uri
+    from mtforge.tracking import tracking_uri
+
+    with global_tracking_uri(tracking_uri()):  # the store mtforge logs to (MLFLOW_TRACKING_URI or its SQLite)
+        return _download(uri, cache_dir)
+
+
+def _download(uri: str, cache_dir: Path) -> ModelFiles:
     import mlflow
     from mlflow.exceptions import MlflowException
 
