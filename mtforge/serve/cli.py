@@ -8,6 +8,7 @@ flags, the ``MTFORGE_SERVE_*`` variables and the config cannot drift apart.
 from __future__ import annotations
 
 import argparse
+import types
 import typing
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from mtforge.serve.config import ENV_PREFIX, ServeConfig
 
 
 def _flag_type(annotation: object) -> tuple[dict, str]:
-    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
-    kind = args[0]
+    kind = annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None → X
+        kind = next(a for a in typing.get_args(annotation) if a is not type(None))
     if kind is bool:
         return {"action": argparse.BooleanOptionalAction}, ""
     if typing.get_origin(kind) is list:

@@ -88,7 +88,8 @@ class TranslationService:
         self._batcher: MicroBatcher | None = None
         self._cache = build_cache(config.cache_entries, config.redis_url, config.redis_ttl_s)
         self._pending: dict[str, Future] = {}
-        self._pending_lock = threading.Lock()
+        # re-entrant: a future that is already done runs its callback (which takes the lock) at once
+        self._pending_lock = threading.RLock()
         self._lid = None
 
     # -- lifecycle ----------------------------------------------------------------------
