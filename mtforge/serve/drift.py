@@ -182,8 +182,9 @@ class DriftReference(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the reference as JSON to ``path`` (atomically: a temporary file is renamed
-        over it); returns the path."""
+        over it), creating its folder; returns the path."""
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
         tmp.replace(path)
