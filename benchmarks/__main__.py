@@ -14,6 +14,7 @@ from benchmarks import (
     modular_sync,
     noisy_bitext,
     runner_overhead,
+    serve_load,
     synth_speed,
     train_throughput,
 )
@@ -24,7 +25,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMAR
                                                         modular_sync.BENCHMARK, noisy_bitext.BENCHMARK,
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
                                                         evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
-                                                        encode_speed.BENCHMARK, synth_speed.BENCHMARK)}
+                                                        encode_speed.BENCHMARK, synth_speed.BENCHMARK,
+                                                        serve_load.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from mtforge.model.incremental import DecoderState
 from mtforge.model.transformer import PAD_ID, ModularTransformer, Route
 from mtforge.vocab import EOS
 
@@ -34,14 +35,14 @@ def beam_search(
     src_lens = src.ne(PAD_ID).sum(1).tolist()
     limits = [int(max_len_a * n + max_len_b) for n in src_lens]
     memory, pad = model.encode(route, src)
-    memory, pad = memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0)
+    state = DecoderState(model, route, memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0))
     seqs = torch.full((batch * k, 1), tag_id, dtype=torch.long, device=src.device)
     scores = torch.zeros(batch, k, device=src.device)
     scores[:, 1:] = float("-inf")  # all beams start identical: keep only the first
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
     active = list(range(batch))  # sentences still decoding; their beams are rows of seqs
     for step in range(1, max(limits) + 1):
-        logp = torch.log_softmax(model.decode(route, seqs, memory, pad, last_only=True).float(), dim=-1)
+        logp = torch.log_softmax(state.step(seqs[:, -1]).float(), dim=-1)
         logp[:, PAD_ID] = float("-inf")
         vocab = logp.size(-1)
         cand = (scores.view(-1, 1) + logp).view(len(active), k * vocab)
@@ -77,7 +78,7 @@ def beam_search(
         src_rows = torch.tensor([r for r, _ in rows], dtype=torch.long, device=src.device)
         toks = torch.tensor([t for _, t in rows], dtype=torch.long, device=src.device).unsqueeze(1)
         seqs = torch.cat([seqs[src_rows], toks], dim=1)
-        memory, pad = memory[src_rows], pad[src_rows]
+        state.select(src_rows)
         scores = torch.tensor(new_scores, device=src.device).view(len(keep), k)
         active = [active[i] for i in keep]
     return [max(hyps, key=lambda h: h[0])[1] if hyps else [] for hyps in finished]

@@ -195,7 +195,11 @@ class ModularTransformer(nn.Module):
         y = embeddings(prefix)
         for module in route.decoder:
             y = self.unit(module)(y, memory, memory_pad, tgt_pad_mask)
-        return embeddings.logits(y[:, -1] if last_only else y)
+        return self.logits(route, y[:, -1] if last_only else y)
+
+    def logits(self, route: Route, hidden: Tensor) -> Tensor:
+        """Decoder output (… × D) → vocabulary logits, through the route's tied embeddings."""
+        return self.unit(route.tgt_embeddings).logits(hidden)
 
     def forward(self, route: Route, src: Tensor, prefix: Tensor) -> Tensor:
         memory, pad = self.encode(route, src)

@@ -15,12 +15,15 @@ already submitted, then stops it; later submits raise :class:`RuntimeError`.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+
+log = logging.getLogger("mtforge.serve")
 
 #: ``translate(direction key, source ids) -> (translations in order, output pieces)``.
 TranslateFn = Callable[[Hashable, list[list[int]]], tuple[list[str], int]]
@@ -33,6 +36,7 @@ class _Request:
     key: Hashable
     ids: list[list[int]]
     futures: list[Future]
+    longest: int  # source tokens of its longest sentence
     arrived: float = field(default_factory=time.monotonic)
 
 
@@ -60,10 +64,12 @@ class MicroBatcher:
         futures: list[Future] = [Future() for _ in ids]
         if not ids:
             return futures
+        hash(key)  # checked here, not in the worker: bad input fails its caller only
+        longest = max(map(len, ids))
         with self._lock:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
-            self._queue.put(_Request(key, ids, futures))
+            self._queue.put(_Request(key, ids, futures, longest))
         return futures
 
     def close(self, timeout: float | None = None) -> bool:
@@ -87,8 +93,7 @@ class MicroBatcher:
             except Exception as exc:  # noqa: BLE001 — the worker must outlive any batch
                 for request in batch:
                     for future in request.futures:
-                        if not future.done():
-                            future.set_exception(exc)
+                        _fail(future, exc)
 
     def _next(self, timeout: float | None) -> _Request | None:
         if self._carry is not None:
@@ -103,7 +108,7 @@ class MicroBatcher:
         batch = [first]
         if not self.batching:
             return batch
-        sentences, longest = len(first.ids), max(map(len, first.ids))
+        sentences, longest = len(first.ids), first.longest
         deadline = first.arrived + self.max_wait_s
         while sentences < self.max_batch_sentences and longest * sentences < self.max_batch_tokens:
             try:
@@ -113,7 +118,7 @@ class MicroBatcher:
             if request is None:  # closing: run what we have, then stop at the next collect
                 self._queue.put(None)
                 break
-            grown_longest = max(longest, max(map(len, request.ids)))
+            grown_longest = max(longest, request.longest)
             grown = sentences + len(request.ids)
             if grown > self.max_batch_sentences or grown_longest * grown > self.max_batch_tokens:
                 self._carry = request
@@ -148,6 +153,8 @@ class MicroBatcher:
         start = time.perf_counter()
         try:
             texts, pieces = self._translate(key, [ids for ids, _ in live])
+            if len(texts) != len(live):
+                raise RuntimeError(f"translate returned {len(texts)} translations for {len(live)} sentences")
         except Exception as exc:  # noqa: BLE001 — delivered to the requests that asked
             for _, future in live:
                 future.set_exception(exc)
@@ -156,4 +163,16 @@ class MicroBatcher:
         for (_, future), text in zip(live, texts):
             future.set_result(text)
         if self._on_batch is not None:
-            self._on_batch(len(live), max(len(ids) for ids, _ in live) * len(live), pieces, seconds)
+            try:
+                self._on_batch(len(live), max(len(ids) for ids, _ in live) * len(live), pieces, seconds)
+            except Exception:  # noqa: BLE001 — a broken metrics hook must not fail translations
+                log.exception("the on_batch hook failed")
+
+
+def _fail(future: Future, exc: BaseException) -> None:
+    """Fail ``future`` unless it is done (or its caller cancels it meanwhile)."""
+    if not future.done():
+        try:
+            future.set_exception(exc)
+        except InvalidStateError:  # cancelled between done() and set_exception()
+            pass

@@ -10,6 +10,8 @@ sentences back in their places, so entities come back byte for byte where they w
 An entity inside a sentence ("thanks @anna for the photo") cuts it into two translation units:
 the entity is never sent to the model (a small model would mangle or drop it), at the price
 of less context around it.
+The brackets and quotes around an entity (``(https://…)``, ``"@anna" said``) stay with it and
+are not sent to the model either.
 """
 
 from __future__ import annotations
@@ -20,21 +22,38 @@ import regex
 
 from mtforge.curate.split import split_sentences
 
+_PICTOGRAPH = r"\p{Extended_Pictographic}[\uFE0E\uFE0F]?[\U0001F3FB-\U0001F3FF]?"
 _EMOJI = (r"(?:\p{Regional_Indicator}{2}"  # flags
           r"|[0-9#*]\uFE0F?\u20E3"  # keycaps
-          r"|\p{Extended_Pictographic}[\uFE0E\uFE0F]?[\U0001F3FB-\U0001F3FF]?"
-          r"(?:\u200D\p{Extended_Pictographic}[\uFE0E\uFE0F]?[\U0001F3FB-\U0001F3FF]?)*)")
-#: What is never translated, in the order alternatives are tried.
+          r"|" + _PICTOGRAPH + r"(?:[\U000E0020-\U000E007E]+\U000E007F)?"  # tag sequences: 🏴 England
+          r"(?:\u200D" + _PICTOGRAPH + r")*"  # ZWJ sequences: families, professions, rainbow flag
+          r"|[\U0001F3FB-\U0001F3FF])")  # a skin tone on its own
+#: Characters that never occur in a URL as posted: whitespace, quotes, and the CJK and full-width
+#: punctuation that follows a URL in Chinese or Japanese text without a space.
+_URL_STOP = r"\s<>\"…。、，！？；：「」『』【】《》〈〉（）｡"
+#: Characters a URL does not end with: sentence punctuation and closing quotes after it.
+_URL_TRAILING = r".,;:!?\]}'»”’“‘›"
+_URL_CHAR = r"[^" + _URL_STOP + r"()]"
+_URL_PARENS = r"\([^" + _URL_STOP + r"()]*\)"  # balanced, as in …/wiki/Python_(language)
+#: What is never translated, in the order alternatives are tried. ``\G`` (where the previous
+#: entity ended) lets an entity follow another one directly: ``#love#life``.
 ENTITY = regex.compile(
-    r"(?:https?://|www\.)[^\s<>\"]*[^\s<>\".,;:!?)\]}'»”’]"  # URL without trailing punctuation
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
-    r"|(?<![\w@])@\w+(?:[.\w]*\w)?"  # @mention (dots inside, as in @jane.doe)
-    r"|(?<![\w#&])#\w+"  # #hashtag
+    r"(?:(?i:https?://)|(?:\G|(?<![\w@/-]))(?i:www\.))"  # URL (not the "www." of "Awww.so")
+    r"(?:" + _URL_CHAR + r"|" + _URL_PARENS + r")*"
+    r"(?:[^" + _URL_STOP + r"()" + _URL_TRAILING + r"]|" + _URL_PARENS + r")"  # … without trailing punctuation
+    r"|(?:\G|(?<![\w.+-]))[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail (starts at a word start: linear time)
+    r"|(?:\G|(?<![\w@]))@\w+(?:[.\w]*\w)?"  # @mention (dots inside, as in @jane.doe)
+    r"|(?:\G|(?<![\w#&]))#(?!\p{M})\w+"  # #hashtag (not the keycap #️⃣)
     r"|" + _EMOJI + r"(?:\s*" + _EMOJI + r")*",
     regex.UNICODE,
 )
 _LETTER = regex.compile(r"\p{L}")
-_CLOSING = regex.compile(r"[\s.,;:!?)\]}»”’…]*")
+#: Right after an entity: the end of the sentence it interrupted (punctuation, closing brackets,
+#: and quotes before whitespace, punctuation or the end, as in ``"@anna" said``).
+_CLOSING = regex.compile(r"(?:[\s.,;:!?)\]}»”’…。！？｡，、；：」』）】》〉]|[\"'“‘«‹›](?=[\s.,;:!?)\]}»”’…。！？，、]|\Z))*")
+#: Right before an entity: brackets and quotes it opens, as in ``see (https://…)``.
+_OPENERS = "([{„‚¿¡«‹“‘\"'「『（【《〈"
+_TWO_WAY_QUOTES = "«‹“‘\"'"
 
 
 @dataclass(frozen=True)
@@ -83,19 +102,33 @@ def _add_prose(chunk: str, lang: str, max_chars: int, pieces: list[str | int], s
             pieces.append(chunk)
         return
     closing = _CLOSING.match(chunk).end()  # the end of the sentence an entity interrupted
+    opening = _opening(chunk)  # what opens the entity after the chunk
     if closing:
         pieces.append(chunk[:closing])
-        chunk = chunk[closing:]
+    prose = chunk[closing:opening]
     pos = 0
-    for sentence in split_sentences(chunk, lang, max_chars=max_chars):
-        start, end = _locate(chunk, sentence, pos)
+    for sentence in split_sentences(prose, lang, max_chars=max_chars):
+        start, end = _locate(prose, sentence, pos)
         if start > pos:
-            pieces.append(chunk[pos:start])
+            pieces.append(prose[pos:start])
         pieces.append(len(sentences))
         sentences.append(sentence)
         pos = end
-    if pos < len(chunk):
-        pieces.append(chunk[pos:])
+    if pos < len(chunk) - closing:
+        pieces.append(prose[pos:] + chunk[opening:])
+
+
+def _opening(chunk: str) -> int:
+    """Where the whitespace, opening brackets and opening quotes that end ``chunk`` start; a
+    quote glued to the word before it closes that word and is not counted (``"great" @anna``).
+    ``chunk`` has a letter, so this is after it."""
+    start = len(chunk)
+    while start > 0 and (chunk[start - 1].isspace() or chunk[start - 1] in _OPENERS):
+        start -= 1
+    while (start < len(chunk) and chunk[start] in _TWO_WAY_QUOTES
+           and not (chunk[start - 1].isspace() or chunk[start - 1] in _OPENERS)):
+        start += 1
+    return start
 
 
 def _locate(chunk: str, sentence: str, pos: int) -> tuple[int, int]:

@@ -31,8 +31,8 @@ class BiasedModel(ModularTransformer):
         for token, value in bias.items():
             self.bias[token] = value
 
-    def decode(self, route, prefix, memory, memory_pad, *, last_only=False):
-        return super().decode(route, prefix, memory, memory_pad, last_only=last_only) + self.bias
+    def logits(self, route, hidden):
+        return super().logits(route, hidden) + self.bias
 
 
 def random_model(bias: dict[int, float] | None = None, seed: int = 0) -> ModularTransformer:

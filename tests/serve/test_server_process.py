@@ -28,7 +28,7 @@ def free_port() -> int:
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else "server exited"
+        assert process.poll() is None, f"server exited with {process.returncode}"
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
@@ -41,11 +41,16 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> Non
 @pytest.fixture
 def server(toy_files: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    env = {**os.environ, "MTFORGE_SERVE_CACHE_ENTRIES": "0", "MTFORGE_SERVE_MAX_WAIT_MS": "50"}
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
+    env = {**os.environ, "MTFORGE_SERVE_CACHE_ENTRIES": "0", "MTFORGE_SERVE_MAX_WAIT_MS": "3000",
+           # large batches that wait up to 3 s to fill: requests stay in flight long enough to be caught by SIGTERM
+           "MTFORGE_SERVE_MAX_BATCH_SENTENCES": "4096", "MTFORGE_SERVE_MAX_BATCH_TOKENS": "1000000"}
     process = subprocess.Popen(
         [sys.executable, "-m", "mtforge.cli", "serve", "--model", toy_files["model"], "--vocab", toy_files["vocab"],
          "--port", str(port), "--threads", "1", "--cache-dir", str(tmp_path / "cache"), "--beam-size", "4"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env=env, stdout=subprocess.DEVNULL, stderr=log)  # a file: an undrained pipe would block the server's logging
+    process.log_path = log_path  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, process)
@@ -54,6 +59,7 @@ def server(toy_files: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, sub
         if process.poll() is None:
             process.kill()
         process.wait(30)
+        log.close()
 
 
 def gauge(url: str, name: str) -> float:
@@ -94,7 +100,7 @@ def test_concurrent_requests_share_batches_and_sigterm_finishes_them(server) -> 
     assert [r.status_code for r in answered] == [200] * 8
     # uvicorn re-raises the SIGTERM it caught once it has shut down: "terminated by SIGTERM"
     assert process.wait(60) in (0, -signal.SIGTERM)
-    logs = process.stderr.read().decode()
+    logs = process.log_path.read_text()
     assert '"message": "ready' in logs and "Application shutdown complete" in logs and "Traceback" not in logs
 
 
