@@ -15,6 +15,7 @@ from benchmarks import (
     noisy_bitext,
     runner_overhead,
     serve_load,
+    serve_quantize,
     synth_speed,
     train_throughput,
 )
@@ -26,7 +27,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMAR
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
                                                         evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
                                                         encode_speed.BENCHMARK, synth_speed.BENCHMARK,
-                                                        serve_load.BENCHMARK)}
+                                                        serve_load.BENCHMARK, serve_quantize.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

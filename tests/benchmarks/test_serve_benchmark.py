@@ -84,3 +84,19 @@ def test_quick_run_measures_every_server_without_5xx(tiny_pipeline: dict[str, st
     assert all(x > 0 for x in metrics["speedup_over_one_at_a_time"].values())
     assert data["details"]["traffic"]["posts"] == quick.posts
     assert any(label.startswith("throughput ÷ one-at-a-time") for label, _ in data["table"])
+
+
+def test_serve_quantize_quick_on_the_tiny_model(tiny_pipeline: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """int8 vs float32 through the server's model code: both variants score every sentence,
+    int8 modules are smaller, and the quantisation switch does not leak out of the run."""
+    import torch
+
+    from benchmarks import serve_quantize
+
+    monkeypatch.setenv(serve_quantize.MODEL_ENV, tiny_pipeline["train"])
+    monkeypatch.setenv(serve_quantize.VOCAB_ENV, tiny_pipeline["spm"])
+    result = BENCHMARKS["serve_quantize"].run(replace(serve_quantize.QUICK, sentences=12), "quick")
+    assert set(result.metrics["sentences_per_s"]) == {"float32", "int8"}
+    assert result.metrics["memory_ratio"] < 1 and 0 <= result.metrics["hypotheses_differ"] <= 12
+    assert result.details["model"] == f"${serve_quantize.MODEL_ENV}"
+    assert torch.backends.mha.get_fastpath_enabled()
