@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks import (
+    decode_speed,
     encode_speed,
     evaluate_speed,
     filter_throughput,
@@ -27,7 +28,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMAR
                                                         filter_throughput.BENCHMARK, lid_speed.BENCHMARK,
                                                         evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
                                                         encode_speed.BENCHMARK, synth_speed.BENCHMARK,
-                                                        serve_load.BENCHMARK, serve_quantize.BENCHMARK)}
+                                                        serve_load.BENCHMARK, serve_quantize.BENCHMARK,
+                                                        decode_speed.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

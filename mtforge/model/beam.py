@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtforge.model.incremental import DecoderState
+from mtforge.model.incremental import DecoderState, FullPrefixState
 from mtforge.model.transformer import PAD_ID, ModularTransformer, Route
 from mtforge.vocab import EOS
 
@@ -23,19 +23,22 @@ def beam_search(
     max_len_a: float = MAX_LEN_A,
     max_len_b: int = MAX_LEN_B,
     length_penalty: float = 1.0,
+    decoder: type[DecoderState] | type[FullPrefixState] = DecoderState,
 ) -> list[list[int]]:
     """Best hypothesis (token ids without tag and EOS) for each row of ``src`` (B×S, PAD-padded).
 
     Hypotheses are ranked by log-probability divided by ``length ** length_penalty``; decoding
     of a sentence stops once it has ``beam_size`` finished hypotheses or reaches
-    ``max_len_a * source_length + max_len_b`` tokens.
+    ``max_len_a * source_length + max_len_b`` tokens. ``decoder`` runs the decoder step by step:
+    incremental with cached keys and values (default), or :class:`FullPrefixState`, the
+    full-prefix reference.
     """
     model.eval()
     batch, k = src.size(0), beam_size
     src_lens = src.ne(PAD_ID).sum(1).tolist()
     limits = [int(max_len_a * n + max_len_b) for n in src_lens]
     memory, pad = model.encode(route, src)
-    state = DecoderState(model, route, memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0))
+    state = decoder(model, route, memory.repeat_interleave(k, 0), pad.repeat_interleave(k, 0))
     seqs = torch.full((batch * k, 1), tag_id, dtype=torch.long, device=src.device)
     scores = torch.zeros(batch, k, device=src.device)
     scores[:, 1:] = float("-inf")  # all beams start identical: keep only the first

@@ -9,6 +9,8 @@ pre-norm ``nn.TransformerDecoderLayer`` in eval mode (attention via
 ``scaled_dot_product_attention`` with the layers' own projection weights), so the logits
 equal :meth:`~mtforge.model.transformer.ModularTransformer.decode`'s last position up to
 floating-point rounding (tested). Beam search reorders the state with :meth:`select`.
+:class:`FullPrefixState` is the same interface over full-prefix decoding: the reference that
+tests and the ``decode_speed`` benchmark compare with.
 
 Dropout is not applied: this is for models in eval mode.
 """
@@ -106,3 +108,22 @@ class DecoderState:
             cache.cross_k, cache.cross_v = cache.cross_k[rows], cache.cross_v[rows]
             if cache.self_k is not None:
                 cache.self_k, cache.self_v = cache.self_k[rows], cache.self_v[rows]
+
+
+class FullPrefixState:
+    """:class:`DecoderState`'s interface over :meth:`ModularTransformer.decode` of the whole
+    prefix at every step (O(T²)): the reference incremental decoding is checked against."""
+
+    def __init__(self, model: ModularTransformer, route: Route, memory: Tensor, memory_pad: Tensor) -> None:
+        self.model, self.route, self.memory, self.memory_pad = model, route, memory, memory_pad
+        self.prefix: Tensor | None = None
+
+    def step(self, tokens: Tensor) -> Tensor:
+        new = tokens.unsqueeze(1)
+        self.prefix = new if self.prefix is None else torch.cat([self.prefix, new], dim=1)
+        return self.model.decode(self.route, self.prefix, self.memory, self.memory_pad, last_only=True)
+
+    def select(self, rows: Tensor) -> None:
+        self.memory, self.memory_pad = self.memory[rows], self.memory_pad[rows]
+        if self.prefix is not None:
+            self.prefix = self.prefix[rows]

@@ -283,7 +283,9 @@ def configure_logging(level: str) -> None:
 
 def run_server(config: ServeConfig) -> None:
     """Serve until SIGINT/SIGTERM; then stop accepting, finish in-flight requests (up to
-    ``shutdown_timeout_s``) and the batcher's queue, and return."""
+    ``shutdown_timeout_s``) and the batcher's queue. uvicorn then raises the caught signal
+    again, so after SIGTERM the process ends *by* SIGTERM (exit status 143 in a shell), as
+    Kubernetes expects of a terminated container."""
     import uvicorn
 
     configure_logging(config.log_level)

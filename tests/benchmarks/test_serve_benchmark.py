@@ -100,3 +100,14 @@ def test_serve_quantize_quick_on_the_tiny_model(tiny_pipeline: dict[str, str], m
     assert result.metrics["memory_ratio"] < 1 and 0 <= result.metrics["hypotheses_differ"] <= 12
     assert result.details["model"] == f"${serve_quantize.MODEL_ENV}"
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+def test_decode_speed_quick_finds_identical_hypotheses(tiny_pipeline: dict[str, str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import decode_speed, serve_quantize
+
+    monkeypatch.setenv(serve_quantize.MODEL_ENV, tiny_pipeline["train"])
+    monkeypatch.setenv(serve_quantize.VOCAB_ENV, tiny_pipeline["spm"])
+    result = BENCHMARKS["decode_speed"].run(replace(decode_speed.QUICK, sentences=8), "quick")
+    assert result.metrics["hypotheses_differ"] == {1: 0, 8: 0}
+    assert set(result.metrics["sentences_per_s"][8]) == {"full-prefix", "incremental"}

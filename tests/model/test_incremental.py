@@ -3,14 +3,17 @@ with padded sources, several decoder stacks and int8-quantised layers."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-from mtforge.model.incremental import DecoderState
+from mtforge.model.beam import beam_search
+from mtforge.model.incremental import DecoderState, FullPrefixState
 from mtforge.model.transformer import ModelConfig, ModularTransformer
-from mtforge.serve.models import quantize_unit
+from mtforge.serve.models import ModuleCache, ServedModel, quantize_unit, resolve_model
+from mtforge.train.data import pad
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -74,3 +77,19 @@ def test_quantised_decoder_stacks_decode_incrementally_too() -> None:
         assert torch.equal(step.argmax(-1), full.argmax(-1))
     finally:
         torch.backends.mha.set_fastpath_enabled(True)
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_beam_search_finds_the_same_hypotheses_as_with_full_prefix_decoding(tiny_pipeline: dict[str, str],
+                                                                           tmp_path: Path, beam_size: int) -> None:
+    """On the tiny pipeline's trained eng→deu model and real captions."""
+    files = resolve_model(tiny_pipeline["train"], vocab=tiny_pipeline["spm"], cache_dir=tmp_path)
+    served = ServedModel(files, ModuleCache(2**30))
+    route = served.route("en", "de")
+    units = served.cache.units(files, served.cfg, served.plan.module_layers(), route.task.modules)
+    m = ModularTransformer.from_units(served.cfg, units)
+    captions = ["A man in an orange hat starring at something.", "A Boston Terrier is running on lush green grass.",
+                "People are fixing the roof of a house.", "A girl in karate uniform breaking a stick."]
+    src, tag = pad(served.encode(route, captions)), served.vocab.tag_id("deu_Latn")
+    assert beam_search(m, route.task, src, tag, beam_size=beam_size) == \
+        beam_search(m, route.task, src, tag, beam_size=beam_size, decoder=FullPrefixState)
