@@ -3,7 +3,8 @@
 Posts in a feed are read by many viewers, so the same sentences come back again and again.
 :class:`MemoryCache` is an in-process LRU; :class:`RedisCache` shares entries between the
 replicas of a Deployment (with an expiry); :class:`TieredCache` asks the LRU first and fills
-it from Redis. A Redis that is down never fails a request: the lookup counts as a miss, the
+it from Redis (the service calls it from a worker thread when Redis is configured, so the
+network never blocks its event loop). A Redis that is down never fails a request: the lookup counts as a miss, the
 write is skipped, and ``errors`` counts what went wrong.
 """
 
@@ -130,8 +131,3 @@ class TieredCache:
         self.first.put_many(items)
         self.second.put_many(items)
 
-
-def build_cache(entries: int, redis_url: str | None, redis_ttl_s: int) -> TranslationCache:
-    """The cache the settings ask for: the LRU, backed by Redis when ``redis_url`` is set."""
-    memory = MemoryCache(entries)
-    return TieredCache(memory, RedisCache(redis_url, ttl_s=redis_ttl_s)) if redis_url else memory

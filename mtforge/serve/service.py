@@ -27,24 +27,20 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from mtforge.errors import ConfigError, MtforgeError, UnknownLanguageError
-from mtforge.langcodes import format_direction, normalise
+from mtforge.langcodes import normalise
 from mtforge.serve.batcher import MicroBatcher
-from mtforge.serve.cache import build_cache, cache_key
+from mtforge.serve.cache import MemoryCache, RedisCache, TieredCache, cache_key
 from mtforge.serve.config import ServeConfig, container_cpus
 from mtforge.serve.metrics import ServeMetrics
 from mtforge.serve.models import ModuleCache, Route, ServedModel, resolve_model
 from mtforge.serve.text import plan_post, strip_entities
 
 log = logging.getLogger("mtforge.serve")
-
-VARIANTS = ("A", "B")
-
 
 class RequestError(MtforgeError):
     """A request the service refuses: ``status`` is the HTTP status, ``detail`` its body."""
@@ -86,7 +82,10 @@ class TranslationService:
         self.store = None
         self.drift = None
         self._batcher: MicroBatcher | None = None
-        self._cache = build_cache(config.cache_entries, config.redis_url, config.redis_ttl_s)
+        # The LRU is read and written in the request path; Redis (network) only from a thread.
+        self._memory = MemoryCache(config.cache_entries)
+        self._redis = RedisCache(config.redis_url, ttl_s=config.redis_ttl_s) if config.redis_url else None
+        self._cache = TieredCache(self._memory, self._redis) if self._redis else self._memory
         self._pending: dict[str, Future] = {}
         # re-entrant: a future that is already done runs its callback (which takes the lock) at once
         self._pending_lock = threading.RLock()
@@ -218,17 +217,21 @@ class TranslationService:
         sentences = list(plan.sentences)
         self.metrics.directions.labels(route.name, variant).inc(len(sentences))
         keys = [cache_key(model.version, route.name, self.config.beam_size, s) for s in sentences]
-        found = self._cache.get_many(keys) if self.config.cache_entries or self.config.redis_url else [None] * len(keys)
+        found = await asyncio.to_thread(self._cache.get_many, keys) if self._redis else self._cache.get_many(keys)
         self.metrics.record_cache(sum(v is not None for v in found), len(keys))
-        futures = self._schedule(keys, sentences, found, route, variant, model)
+        futures, submitted = self._schedule(keys, sentences, found, route, variant, model)
         translations = [value if value is not None else await asyncio.wrap_future(futures[key])
                         for key, value in zip(keys, found)]
+        if self._redis and submitted:  # the LRU was filled as each sentence finished
+            done = dict(zip(keys, translations))
+            await asyncio.to_thread(self._redis.put_many, [(key, done[key]) for key in submitted])
         return TextResult(plan.render(translations), source, detected, confidence, True, variant, model.version)
 
     def _schedule(self, keys: list[str], sentences: list[str], found: list[str | None], route: Route,
-                  variant: str, model: ServedModel) -> dict[str, Future]:
-        """Futures of the sentences not found in the cache: shared with a request already
-        translating the same sentence, else submitted to the batcher (once per key)."""
+                  variant: str, model: ServedModel) -> tuple[dict[str, Future], list[str]]:
+        """Futures of the sentences not found in the cache — shared with a request already
+        translating the same sentence, else submitted to the batcher (once per key) — and the
+        keys this request submitted."""
         futures: dict[str, Future] = {}
         submit: list[tuple[str, str]] = []
         with self._pending_lock:
@@ -241,16 +244,17 @@ class TranslationService:
                     submit.append((key, sentence))
             if submit:
                 ids = model.encode(route, [s for _, s in submit])
-                for (key, _), future in zip(submit, self._batcher.submit((variant, route.task.src_lang, route.task.tgt_lang), ids)):
+                direction = (variant, route.task.src_lang, route.task.tgt_lang)
+                for (key, _), future in zip(submit, self._batcher.submit(direction, ids)):
                     futures[key] = self._pending[key] = future
                     future.add_done_callback(lambda f, key=key: self._finished(key, f))
-        return futures
+        return futures, [key for key, _ in submit]
 
     def _finished(self, key: str, future: Future) -> None:
         with self._pending_lock:
             self._pending.pop(key, None)
         if not future.cancelled() and future.exception() is None:
-            self._cache.put_many([(key, future.result())])
+            self._memory.put_many([(key, future.result())])
 
     def _translate_batch(self, key: tuple[str, str, str], ids: list[list[int]]) -> tuple[list[str], int]:
         variant, src, tgt = key
@@ -300,8 +304,5 @@ def describe(service: TranslationService) -> dict[str, Any]:
                        "source_languages": m.source_languages} for v, m in service.models.items()},
         "experiment": None if service.experiment is None else
         {"name": service.experiment.name, "share_b": service.experiment.share_b},
-        "cache_dir": str(Path(service.config.cache_dir)),
     }
 
-
-__all__ = ["RequestError", "TextResult", "TranslationService", "VARIANTS", "describe", "format_direction"]

@@ -69,11 +69,6 @@ class PostPlan:
             raise ValueError(f"{len(translations)} translations for {len(self.sentences)} sentences")
         return "".join(translations[p] if isinstance(p, int) else p for p in self.pieces)
 
-    @property
-    def prose(self) -> str:
-        """The sentences joined by spaces: what language identification looks at."""
-        return " ".join(self.sentences)
-
 
 def plan_post(text: str, lang: str, *, max_chars: int = 500) -> PostPlan:
     """Cut ``text`` into entities, whitespace, letterless text (kept) and sentences of

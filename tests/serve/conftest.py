@@ -1,12 +1,15 @@
 """Served models for the serving tests: the toy model (exact, known translations) and the
-tiny pipeline's real eng↔deu model (real captions, language identification)."""
+tiny pipeline's real eng↔deu model (real captions, language identification); a Redis
+protocol server (fakeredis' TCP server, used through the real ``redis`` client)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fakeredis import TcpFakeServer
 from fastapi.testclient import TestClient
 
 from mtforge.serve.app import create_app
@@ -48,3 +51,22 @@ def serve(make_config) -> Iterator[Callable[..., TestClient]]:
     yield start
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def start_server(port: int = 0) -> tuple[TcpFakeServer, int]:
+    server = TcpFakeServer(("127.0.0.1", port))
+    threading.Thread(target=server.serve_forever, name="fake-redis", daemon=True).start()
+    return server, server.server_address[1]
+
+
+def stop_server(server: TcpFakeServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def redis_port() -> Iterator[int]:
+    """A Redis protocol server on a free 127.0.0.1 port for this module."""
+    server, port = start_server()
+    yield port
+    stop_server(server)

@@ -232,3 +232,18 @@ def test_every_request_is_logged_as_one_json_line(serve, toy_files, caplog: pyte
     from mtforge.serve.app import JsonFormatter
     line = json.loads(JsonFormatter().format(records[-1]))
     assert line["status"] == 200 and line["level"] == "info"
+
+
+def test_replicas_share_translations_through_redis(serve, toy_files, redis_port: int) -> None:
+    """A second replica with a cold LRU answers from Redis what the first one translated."""
+    import redis
+
+    url = f"redis://127.0.0.1:{redis_port}"
+    redis.Redis.from_url(url).flushall()
+    first, second = serve(toy_files, redis_url=url), serve(toy_files, redis_url=url)
+    posts = [f"{TOY_CHECK[7]} #one", TOY_CHECK[8]]
+    answer = translate(first, posts, source_language="en")
+    assert len(redis.Redis.from_url(url).keys("mtforge:tr:*")) == 2
+    assert translate(second, posts, source_language="en") == answer
+    assert metric(second, "mtforge_cache_requests_total", result="hit") == 2
+    assert metric(second, "mtforge_batch_sentences_count") == 0  # nothing decoded on the second replica

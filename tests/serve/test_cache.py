@@ -14,28 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from fakeredis import TcpFakeServer
 
-from mtforge.serve.cache import MemoryCache, RedisCache, TieredCache, build_cache, cache_key
-
-
-def start_server(port: int = 0) -> tuple[TcpFakeServer, int]:
-    server = TcpFakeServer(("127.0.0.1", port))
-    threading.Thread(target=server.serve_forever, name="fake-redis", daemon=True).start()
-    return server, server.server_address[1]
-
-
-def stop_server(server: TcpFakeServer) -> None:
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def redis_port() -> Iterator[int]:
-    """A Redis protocol server on a free 127.0.0.1 port for this module."""
-    server, port = start_server()
-    yield port
-    stop_server(server)
+from mtforge.serve.cache import MemoryCache, RedisCache, TieredCache, cache_key
+from tests.serve.conftest import start_server, stop_server
 
 
 @pytest.fixture
@@ -227,7 +208,7 @@ def test_redis_cache_recovers_when_redis_comes_back() -> None:
         stop_server(server)
 
 
-# -- TieredCache and build_cache -------------------------------------------------------------------
+# -- TieredCache -------------------------------------------------------------------
 
 
 def test_tiered_cache_writes_both_and_refills_the_lru_from_redis(redis_url, raw) -> None:
@@ -254,15 +235,3 @@ def test_tiered_cache_asks_redis_only_for_lru_misses_and_survives_it_being_down(
     assert shared.errors == 1  # a full LRU hit never touched Redis
     assert tiered.get_many(["a", "b"]) == ["A", None]
     assert shared.errors == 2
-
-
-def test_build_cache_adds_redis_only_when_a_url_is_given(redis_url) -> None:
-    for url in (None, ""):
-        cache = build_cache(5, url, 60)
-        assert isinstance(cache, MemoryCache) and cache.entries == 5
-    cache = build_cache(5, redis_url, 123)
-    assert isinstance(cache, TieredCache)
-    assert isinstance(cache.first, MemoryCache) and cache.first.entries == 5
-    assert isinstance(cache.second, RedisCache) and cache.second.url == redis_url and cache.second.ttl_s == 123
-    cache.put_many([("k", "v")])
-    assert build_cache(5, redis_url, 123).get_many(["k"]) == ["v"]  # a new replica finds it in Redis

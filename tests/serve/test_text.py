@@ -131,7 +131,6 @@ def test_render_needs_one_translation_per_sentence() -> None:
     plan = plan_post("One. Two.", EN)
     with pytest.raises(ValueError, match="1 translations for 2 sentences"):
         plan.render(["Eins."])
-    assert plan.prose == "One. Two."
 
 
 # -- sentences and separators ------------------------------------------------------------------------
@@ -143,7 +142,6 @@ def test_sentences_and_paragraphs_keep_their_separators() -> None:
     assert plan.sentences == ("First one.", "Second one!", "Still second?", "Yes.", "Third paragraph.", "Fourth.",
                               "Fifth")
     assert plan.render([f"<{i}>" for i in range(7)]) == "<0>  <1>\n<2> <3>\n\n  <4>\r\n\r\n<5>\u2029<6> 😀\n"
-    assert plan.prose == " ".join(plan.sentences)
 
 
 def test_long_sentences_are_cut_to_max_chars() -> None:
@@ -163,7 +161,6 @@ def test_letterless_texts_have_no_sentences(text) -> None:
     plan = check_plan(text)
     assert plan.sentences == ()
     assert plan.render([]) == text
-    assert plan.prose == ""
 
 
 # -- strip_entities ----------------------------------------------------------------------------------
