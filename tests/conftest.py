@@ -272,3 +272,14 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory):
     return SimpleNamespace(vocab=vocab, model=model, ckpt=ckpt, route=task, tag_id=tag,
                            sentences=list(TOY_CHECK), words=sorted(TOY_WORDS), translation=toy_translation,
                            steps=step)
+
+
+def run_local_pipeline(name: str, home: Path, sets: list[str]):
+    """Run pipeline ``name`` with the local KFP runner in state folder ``home`` (its own SQLite
+    MLflow store), with ``--set`` overrides ``sets``; returns the runner's ``RunReport``."""
+    from pipelines.runner import resolve_params, run_pipeline
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MTFORGE_HOME", str(home))
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return run_pipeline(name, resolve_params(name, None, sets), home, echo=lambda line: None)

@@ -152,10 +152,6 @@ class TranslationService:
 
     # -- queries ------------------------------------------------------------------------
 
-    def directions(self) -> dict[str, list[str]]:
-        """Trained directions of each variant's model."""
-        return {variant: model.trained_directions for variant, model in self.models.items()}
-
     def _supported(self) -> list[str]:
         return sorted({d for model in self.models.values() for d in model.trained_directions})
 
@@ -176,7 +172,7 @@ class TranslationService:
         jobs = [self._prepare(text, tgt, src, variant) for text, variant in zip(texts, variants)]
         results = list(await asyncio.gather(*(job if asyncio.iscoroutine(job) else _resolved(job) for job in jobs)))
         if self.store is not None and post_ids and user_id:
-            self._log_clicks(post_ids, variants, user_id)
+            await asyncio.to_thread(self._log_clicks, post_ids, variants, user_id)  # disk, off the event loop
         return results
 
     def _variant(self, post_id: str | None) -> str:

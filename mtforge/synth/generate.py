@@ -150,7 +150,9 @@ def generate_language(generator: Generator, topics: Sequence[str], pool: Example
     """Generate paragraphs in ``lang`` into ``out_dir`` (resuming what is there; see the module
     docstring) and return the final progress, whose ``counts`` hold ``prompts``,
     ``answers_rejected.format``, ``paragraphs_kept``, ``paragraphs_rejected.<reason>``,
-    ``prompt_tokens`` and ``completion_tokens``. ``progress`` is called with the number of
+    ``paragraphs_over_target`` (passed every check after the target was reached within the
+    last batch: not written), ``prompt_tokens`` and ``completion_tokens``; the paragraphs of
+    parsed answers add up to kept + rejected + over target. ``progress`` is called with the number of
     paragraphs kept by each batch."""
     out_dir.mkdir(parents=True, exist_ok=True)
     kept_path, rejected_path, state_path = paragraphs_file(out_dir, lang), out_dir / REJECTED, out_dir / PROGRESS
@@ -180,7 +182,9 @@ def generate_language(generator: Generator, topics: Sequence[str], pool: Example
             for paragraph, reason in zip(paragraphs, checks.reasons(paragraphs)):
                 if reason is None and len(kept) + len(new) < config.target_paragraphs:
                     new.append({"text": paragraph, "topic": topic})
-                elif reason is not None:
+                elif reason is None:  # good, but the language's target was reached within this batch
+                    state.counts["paragraphs_over_target"] += 1
+                else:
                     state.counts[f"paragraphs_rejected.{reason}"] += 1
                     rejected.append({"reason": reason, "topic": topic, "seed": seed, "text": paragraph})
         state.sizes["paragraphs"] = _append(kept_path, new, state.sizes["paragraphs"])

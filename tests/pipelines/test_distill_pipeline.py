@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from mtforge.corpus import Corpus
 from mtforge.errors import ConfigError, InputNotFoundError
 from mtforge.tracking import tracking_uri
-from pipelines.runner import RunReport, resolve_params, run_pipeline
-from tests.conftest import DE, EN, TOY_CHECK, toy_translation
+from pipelines.runner import RunReport, resolve_params
+from tests.conftest import DE, EN, TOY_CHECK, run_local_pipeline, toy_translation
 
 DIRECTION = f"{EN}-{DE}"
 STEPS = {"teacher-model", "teacher-vocab", "distill-sample", "teacher-translate", "distill-filter", "ingest-valid",
@@ -55,10 +55,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(home: Path, sets: list[str]) -> RunReport:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MTFORGE_HOME", str(home))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        return run_pipeline("distill", resolve_params("distill", None, sets), home, echo=lambda line: None)
+    return run_local_pipeline("distill", home, sets)
 
 
 @pytest.fixture(scope="module")

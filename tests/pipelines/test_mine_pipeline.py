@@ -16,7 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from mtforge.corpus import Corpus
 from mtforge.tracking import tracking_uri
-from pipelines.runner import RunReport, resolve_params, run_pipeline
+from pipelines.runner import RunReport
+from tests.conftest import run_local_pipeline
 
 LINES, SHARD_ROWS = 60, 30
 LISTINGS = {"list-src-shards", "list-tgt-shards"}
@@ -25,10 +26,7 @@ LISTINGS = {"list-src-shards", "list-tgt-shards"}
 
 
 def run(home: Path, *sets: str) -> RunReport:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MTFORGE_HOME", str(home))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        return run_pipeline("mine", resolve_params("mine", None, list(sets)), home, echo=lambda line: None)
+    return run_local_pipeline("mine", home, list(sets))
 
 
 def names(report: RunReport, status: str, prefix: str = "") -> list[str]:

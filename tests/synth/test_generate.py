@@ -96,6 +96,12 @@ def test_stops_at_the_target_count(pool, tmp_path):
     state = generate_language(Scripted(), ["Afya"], pool, LANG, tmp_path, _config(target_paragraphs=5))
     assert len(read_jsonl(paragraphs_file(tmp_path, LANG))) == 5 == state.counts["paragraphs_kept"]
     assert state.batch < 4
+    # every paragraph of a parsed answer is accounted for: kept, rejected, or over the target
+    c = state.counts
+    parsed = (c["prompts"] - c["answers_rejected.format"]) * _config().prompt.paragraphs_per_prompt
+    rejected = sum(v for k, v in c.items() if k.startswith("paragraphs_rejected."))
+    assert c["paragraphs_kept"] + rejected + c["paragraphs_over_target"] == parsed
+    assert c["paragraphs_over_target"] > 0
 
 
 def test_stops_after_consecutive_empty_batches_and_enforces_the_minimum(pool, tmp_path):

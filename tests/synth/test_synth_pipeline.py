@@ -20,17 +20,14 @@ from mtforge.synth.generate import read_jsonl
 from mtforge.synth.tiny_model import TEACH_PROMPT
 from mtforge.synth.topxgen import read_translated
 from mtforge.tracking import tracking_uri
-from pipelines.runner import RunReport, resolve_params, run_pipeline
-from tests.conftest import SHARED_DATA
+from pipelines.runner import RunReport
+from tests.conftest import SHARED_DATA, run_local_pipeline
 
 TASKS = {"synth-generate", "synth-translate", "synth-select", "track"}
 
 
 def run(home: Path, sets: list[str]) -> RunReport:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MTFORGE_HOME", str(home))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        return run_pipeline("synth", resolve_params("synth", None, sets), home, echo=lambda line: None)
+    return run_local_pipeline("synth", home, sets)
 
 
 @pytest.fixture(scope="module")
