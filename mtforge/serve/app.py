@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mtforge.langcodes import normalise
 from mtforge.serve.config import ServeConfig
 from mtforge.serve.metrics import ServeMetrics
 from mtforge.serve.service import RequestError, TranslationService, describe
@@ -193,7 +194,7 @@ def create_app(config: ServeConfig, service: TranslationService | None = None, *
         results = await service.translate(body.texts, body.target_language, source_language=body.source_language,
                                           post_ids=body.post_ids, user_id=body.user_id)
         return {"translations": [r.to_dict() for r in results],
-                "target_language": service_language(body.target_language),
+                "target_language": normalise(body.target_language),  # valid: translate() checked it
                 "model_version": service.models["A"].version}
 
     @app.post("/events", responses={404: {"description": "no A/B event store configured"}})
@@ -224,12 +225,6 @@ def create_app(config: ServeConfig, service: TranslationService | None = None, *
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def service_language(code: str) -> str:
-    from mtforge.langcodes import normalise
-
-    return normalise(code)
 
 
 def _check_limits(body: TranslateRequest, config: ServeConfig) -> None:

@@ -12,7 +12,7 @@ import types
 import typing
 from pathlib import Path
 
-from mtforge.serve.config import ENV_PREFIX, ServeConfig
+from mtforge.serve.config import ENV_PREFIX, ServeConfig, comma_list
 
 
 def _flag_type(annotation: object) -> tuple[dict, str]:
@@ -22,7 +22,7 @@ def _flag_type(annotation: object) -> tuple[dict, str]:
     if kind is bool:
         return {"action": argparse.BooleanOptionalAction}, ""
     if typing.get_origin(kind) is list:
-        return {"type": lambda text: [item.strip() for item in text.split(",") if item.strip()]}, "A,B"
+        return {"type": comma_list}, "A,B"
     return {"type": kind}, kind.__name__.upper()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,9 @@ class ServeConfig(BaseModel):
         return self
 
 
-def _env_value(name: str, text: str, annotation: Any) -> Any:
-    if "list" in str(annotation):
-        return [item.strip() for item in text.split(",") if item.strip()]
-    return text
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``: how list settings are written in flags and variables."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def load_serve_config(overrides: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> ServeConfig:
@@ -98,7 +98,7 @@ def load_serve_config(overrides: Mapping[str, Any], environ: Mapping[str, str] |
         if name not in fields:
             raise ConfigError(f"unknown setting {key}; settings: "
                               f"{', '.join(ENV_PREFIX + f.upper() for f in fields)}")
-        values[name] = _env_value(name, text, fields[name].annotation)
+        values[name] = comma_list(text) if typing.get_origin(fields[name].annotation) is list else text
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "model" not in values:
         raise ConfigError(f"no model to serve: pass --model or set {ENV_PREFIX}MODEL "

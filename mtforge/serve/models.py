@@ -180,7 +180,7 @@ def quantize_unit(unit: nn.Module) -> nn.Module:
 
 class ModuleCache:
     """Loaded units by (checkpoint folder, module id), least recently used first out once their
-    memory passes ``budget_bytes``. Thread-safe; ``on_change(loaded units, bytes)`` is called
+    memory passes ``budget_bytes``. Thread-safe; ``on_change(loaded units, bytes, "load" | "evict")`` is called
     after each load or eviction (for metrics)."""
 
     def __init__(self, budget_bytes: int, *, quantize: bool = False,
