@@ -87,6 +87,57 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _endpoint(args: argparse.Namespace):
+    from pipelines.submit import Endpoint
+
+    if not args.host:
+        raise ConfigError("no Kubeflow Pipelines address: pass --host URL (or set KF_PIPELINES_ENDPOINT), e.g. "
+                          "http://localhost:8080 with `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`")
+    return Endpoint(args.host, args.namespace, args.token, args.cookie)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pipelines.runner import resolve_params
+    from pipelines.submit import connect, submit, wait
+
+    endpoint = _endpoint(args)
+    params = resolve_params(args.pipeline, args.config, args.set, fingerprint=args.fingerprint, local=False)
+    result = submit(args.pipeline, params, endpoint, experiment=args.experiment or f"mtforge-{args.pipeline}",
+                    run_name=args.run_name, caching=not args.no_cache, service_account=args.service_account)
+    if args.wait:
+        state = wait(connect(endpoint), endpoint, result.run_id, timeout_s=args.timeout, poll_s=args.poll)
+        return 0 if state == "SUCCEEDED" else 1
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from pipelines.submit import connect, list_runs
+
+    endpoint = _endpoint(args)
+    rows = list_runs(connect(endpoint), endpoint, args.experiment, args.limit)
+    table = Table(title=f"runs at {endpoint.base}" + (f", experiment {args.experiment}" if args.experiment else ""))
+    for column in ("run", "name", "state", "created", "finished", "pipeline version", "error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.run_id, row.name, row.state, row.created, row.finished, row.version, row.error)
+    Console().print(table)
+    return 0
+
+
+def _cluster_options(parser: argparse.ArgumentParser) -> None:
+    """How to reach and authenticate to the Kubeflow Pipelines API."""
+    parser.add_argument("--host", default=os.environ.get("KF_PIPELINES_ENDPOINT"),
+                        help="KFP API URL, e.g. http://localhost:8080 (default: $KF_PIPELINES_ENDPOINT)")
+    parser.add_argument("--namespace", help="Kubeflow profile namespace (multi-user Kubeflow); default: none")
+    parser.add_argument("--token", default=os.environ.get("MTFORGE_KFP_TOKEN"),
+                        help="bearer token, e.g. a ServiceAccount token (default: $MTFORGE_KFP_TOKEN)")
+    parser.add_argument("--cookie", default=os.environ.get("MTFORGE_KFP_COOKIE"),
+                        help="cookie header for a Kubeflow gateway, 'authservice_session=…' (default: $MTFORGE_KFP_COOKIE)")
+
+
 def comparison_table(result):
     """The rich table of a :class:`mtforge.comparison.RunComparison`."""
     from rich.table import Table
@@ -353,6 +404,29 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("pipeline", nargs="*", help="pipelines to compile (default: all)")
     comp.add_argument("--out-dir", default=str(Path("pipelines") / "compiled"))
     comp.set_defaults(func=cmd_compile)
+
+    sb = sub.add_parser("submit", help="upload a pipeline version to Kubeflow Pipelines and start a run of it")
+    sb.add_argument("pipeline")
+    _cluster_options(sb)
+    sb.add_argument("--experiment", help="KFP experiment (default: mtforge-<pipeline>)")
+    sb.add_argument("--config", help="YAML of parameter values, or a named config (e.g. 'tiny')")
+    sb.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
+    sb.add_argument("--run-name", help="run name (default: '<pipeline> <version> <time>')")
+    sb.add_argument("--no-cache", action="store_true", help="upload a version with every task's cache off")
+    sb.add_argument("--fingerprint", action="store_true",
+                    help="fill the *_fingerprint parameters from the input data here (needs read access to it, "
+                         "e.g. MTFORGE_S3_ENDPOINT and AWS_* for s3://), so the cluster's cache follows content")
+    sb.add_argument("--service-account", help="Kubernetes service account of the run's pods")
+    sb.add_argument("--wait", action="store_true", help="wait for the run to finish; exit 1 unless it succeeded")
+    sb.add_argument("--timeout", type=float, default=6 * 3600, help="seconds --wait waits")
+    sb.add_argument("--poll", type=float, default=10.0, help="seconds between --wait's status reads")
+    sb.set_defaults(func=cmd_submit)
+
+    rs = sub.add_parser("runs", help="list Kubeflow Pipelines runs and their states")
+    _cluster_options(rs)
+    rs.add_argument("--experiment", help="only this experiment's runs")
+    rs.add_argument("--limit", type=int, default=20, help="newest N runs")
+    rs.set_defaults(func=cmd_runs)
 
     cmp_ = sub.add_parser("compare", help="compare MLflow runs side by side, with significance marks")
     cmp_.add_argument("experiment", nargs="?", default="mtforge-baseline", help="MLflow experiment name")

@@ -35,3 +35,8 @@ class StageFailedError(MtforgeError, RuntimeError):
 
 class TrackingUnavailableError(MtforgeError, ConnectionError):
     """The MLflow tracking server cannot be reached; the message names its URI."""
+
+
+class PipelineServiceError(MtforgeError, ConnectionError):
+    """The Kubeflow Pipelines API cannot be reached, refused the credentials, or rejected a
+    request; the message names the host and what the server said."""

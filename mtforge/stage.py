@@ -32,11 +32,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Resources:
-    """What one task of a stage needs. ``memory`` and ``cpu`` use Kubernetes units."""
+    """What one task of a stage needs on a cluster. ``memory`` and ``cpu`` use Kubernetes units;
+    ``retries`` is how often a failed task is tried again (stages whose failures are usually
+    transient, such as reading a remote object store or hub)."""
 
     cpu: str = "1"
     memory: str = "2Gi"
     gpu: int = 0
+    retries: int = 0
 
 
 class StageConfig(BaseModel):

@@ -13,7 +13,7 @@ from components.spm import spm
 from components.track import track
 from components.train import train
 from mtforge.evaluation.testsets import fingerprint_testsets
-from pipelines.resources import apply_stage
+from pipelines.resources import apply_stage, finish_pipeline
 
 #: fingerprint parameter → (source parameter, split parameter[, parameter that replaces both
 #: when set]), or a function of the parameters; ``mtforge run`` fills them.
@@ -130,5 +130,5 @@ def pipeline(
     run = track(experiment=experiment, run_name=run_name, register_as=register_as,
                 train_corpus=train_data.outputs["corpus"], cleaned=cleaned.outputs["cleaned"],
                 vocab=vocab.outputs["vocab"], model=model.outputs["model"], evaluation=scores.outputs["evaluation"])
-    run.set_display_name("track")
+    finish_pipeline(run)
     return run.outputs["Output"]

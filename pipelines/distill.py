@@ -17,7 +17,7 @@ from components.translate import translate
 from mtforge.distill.sample import mono_fingerprint
 from mtforge.distill.teacher import model_fingerprint
 from mtforge.evaluation.testsets import fingerprint_testsets
-from pipelines.resources import apply_stage
+from pipelines.resources import apply_stage, finish_pipeline
 
 __all__ = ["FINGERPRINTS", "local_defaults", "pipeline"]
 
@@ -185,5 +185,5 @@ def pipeline(
                         filtered=filtered.outputs["filtered"], vocab=vocab.outputs["vocab"],
                         student=student.outputs["model"], evaluation=scores["student"].outputs["evaluation"],
                         report=report.outputs["report"])
-    run.set_display_name("track")
+    finish_pipeline(run)
     return run.output

@@ -9,7 +9,7 @@ from kfp import dsl
 
 from components.mine import build_index, embed_shard, list_mine_shards, mine_bitext
 from components.track_stage import track_stage
-from pipelines.resources import apply_stage
+from pipelines.resources import apply_stage, finish_pipeline, retry
 
 __all__ = ["local_defaults", "pipeline"]
 
@@ -28,7 +28,7 @@ def _embedded(side, source, default_source, lang, shard_rows, shuffle_seed, embe
     consumer wraps it in its own ``dsl.Collected``: the compiler rewrites a Collected as it wires it)."""
     parts = list_mine_shards(source=source, default_source=default_source, lang=lang, shard_rows=shard_rows,
                              shuffle_seed=shuffle_seed, seed_offset=0 if side == "src" else 1)
-    parts.set_caching_options(False).set_display_name(f"list-{side}-shards")
+    retry(parts.set_caching_options(False)).set_display_name(f"list-{side}-shards")
     with dsl.ParallelFor(parts.output, parallelism=EMBED_PARALLELISM) as part:
         embedded = apply_stage(embed_shard(shard=part, config=embed_config, encoder=encoder), "embed").set_display_name(f"embed-{side}")
     return embedded.outputs["embeddings"]
@@ -80,5 +80,5 @@ def pipeline(
     mined = apply_stage(mine_bitext(src_embeddings=dsl.Collected(src), tgt_embeddings=dsl.Collected(tgt), src_index=src_index.outputs["index"],
                                     tgt_index=tgt_index.outputs["index"], config=mine_config), "mine")
     run = track_stage(experiment=experiment, run_name=run_name, stage="mine", output=mined.outputs["mined"])
-    run.set_display_name("track")
+    finish_pipeline(run)
     return run.output

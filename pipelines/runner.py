@@ -27,10 +27,35 @@ from mtforge.stage import parse_sets
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-KFP_TYPES: dict[str, Callable[[str], Any]] = {
-    "String": str, "Integer": int, "Float": float,
-    "Boolean": lambda v: str(v).lower() in ("1", "true", "yes", "on"),
-}
+BOOLEAN_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                 "off": False}
+
+
+def _integer(value: Any) -> int:
+    """An int from an int, a whole float or its text; anything else (``3.5``, ``True``) is an error."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    try:
+        return BOOLEAN_WORDS[str(value).strip().lower()]
+    except KeyError:
+        raise ValueError(value) from None
+
+
+#: KFP parameter type → converter from a config-file or ``--set`` value; a converter raises
+#: ValueError for a value of the wrong type instead of coercing it.
+KFP_TYPES: dict[str, Callable[[Any], Any]] = {"String": str, "Integer": _integer, "Float": _float, "Boolean": _boolean}
 
 
 @dataclass
@@ -85,17 +110,20 @@ def read_config_file(pipeline: str, config: str) -> dict[str, Any]:
 
 
 def resolve_params(name: str, config: str | None = None, sets: list[str] | None = None,
-                   fingerprint: bool = True) -> dict[str, Any]:
-    """Pipeline defaults ← local defaults ← config file ← ``--set`` values, type-checked, plus
-    fingerprints of the input corpora. Unknown keys raise an error listing the valid keys."""
+                   fingerprint: bool = True, local: bool = True) -> dict[str, Any]:
+    """Pipeline defaults ← local defaults (``local``: paths on this machine) ← config file ←
+    ``--set`` values, type-checked, plus fingerprints of the input corpora (``fingerprint``).
+    Unknown keys raise an error listing the valid keys."""
     module = pipelines.load(name)
     inputs = pipeline_inputs(module)
     given: dict[str, Any] = {}
-    if hasattr(module, "local_defaults"):
-        given.update(module.local_defaults())
-    if config:
-        given.update(read_config_file(name, config))
-    given.update(parse_sets(sets or []))
+    origin: dict[str, str] = {}  # key → where its value came from, for error messages
+    sources = [("local defaults", module.local_defaults() if local and hasattr(module, "local_defaults") else {}),
+               (f"config {config}", read_config_file(name, config) if config else {}),
+               ("--set", parse_sets(sets or []))]
+    for where, values in sources:
+        given.update(values)
+        origin.update(dict.fromkeys(values, where))
     unknown = sorted(set(given) - set(inputs))
     if unknown:
         raise ConfigError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for pipeline {name!r}; "
@@ -108,7 +136,8 @@ def resolve_params(name: str, config: str | None = None, sets: list[str] | None 
         try:
             params[key] = KFP_TYPES.get(kfp_type, str)(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"parameter {key!r} of pipeline {name!r} expects {kfp_type}, got {value!r}") from None
+            raise ConfigError(f"parameter {key!r} of pipeline {name!r} expects {kfp_type}, got {value!r} "
+                              f"(from {origin.get(key, 'the default')})") from None
     if fingerprint:
         for key, how in getattr(module, "FINGERPRINTS", {}).items():
             if given.get(key):

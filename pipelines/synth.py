@@ -9,7 +9,7 @@ from pathlib import Path
 from kfp import dsl
 
 from components.synth import synth_generate, synth_select, synth_translate, track_synth
-from pipelines.resources import apply_stage
+from pipelines.resources import apply_stage, finish_pipeline
 
 __all__ = ["local_defaults", "pipeline"]
 
@@ -70,5 +70,5 @@ def pipeline(
                                         eval_data=eval_data), "synth-select")
     run = track_synth(experiment=experiment, run_name=run_name, generated=generated.outputs["generated"],
                       translated=translated.outputs["translated"], selected=selected.outputs["selected"])
-    run.set_display_name("track")
+    finish_pipeline(run)
     return run.output

@@ -7,7 +7,7 @@ from kfp import dsl
 from components.track_stage import track_stage
 from components.train_lid import train_lid_model
 from pipelines.curation import SHARED_DATA
-from pipelines.resources import apply_stage
+from pipelines.resources import apply_stage, finish_pipeline
 
 
 def local_defaults() -> dict[str, str]:
@@ -36,5 +36,5 @@ def pipeline(
     """
     model = apply_stage(train_lid_model(data=data, config=config), "train-lid")
     run = track_stage(experiment=experiment, run_name=run_name, stage="train-lid", output=model.outputs["model"])
-    run.set_display_name("track")
+    finish_pipeline(run)
     return run.output

@@ -56,7 +56,7 @@ class SampleConfig(StageConfig):
     seed: int = Field(1, description="seed of the sample (each language's generator also depends on the language)")
 
 
-@stage("distill-sample", version="1", config=SampleConfig, resources=Resources(cpu="1", memory="4Gi"))
+@stage("distill-sample", version="1", config=SampleConfig, resources=Resources(cpu="1", memory="4Gi", retries=2))
 def distill_sample(*, source: str, out_dir: str, config: SampleConfig) -> dict[str, float]:
     """Sample each source language's lines of ``source`` (see :mod:`mtforge.distill.sample`)
     into a corpus to translate. Stats: ``rows`` and per language ``available``, ``excluded``,

@@ -20,7 +20,7 @@ class IngestConfig(StageConfig):
     fmt: str = Field("auto", description="input format: auto, text (multi-way directory or file pair), tsv, jsonl, hf, corpus")
 
 
-@stage("ingest", version="1", config=IngestConfig, resources=Resources(cpu="1", memory="2Gi"))
+@stage("ingest", version="1", config=IngestConfig, resources=Resources(cpu="1", memory="2Gi", retries=2))
 def ingest(*, out_dir: str, config: IngestConfig) -> dict[str, float]:
     """Import ``config.source`` into the corpus ``out_dir/corpus``."""
     corpus = import_corpus(config.source, os.path.join(out_dir, "corpus"), directions=parse_directions(config.directions),

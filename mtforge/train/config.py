@@ -17,7 +17,8 @@ class ClusterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     image: str = Field("", description="container image of the training pods (the KFP component passes its own)")
-    namespace: str = Field("kubeflow", description="namespace of the PyTorchJob")
+    namespace: str = Field("", description="namespace of the PyTorchJob; empty: the namespace the pipeline step "
+                                           "runs in (its service account's), or 'kubeflow' outside a cluster")
     staging_uri: str = Field("s3://mtforge/staging", description="s3:// prefix for the job's inputs and outputs")
     secret_name: str | None = Field("mtforge-object-store",
                                     description="Secret with the object-store (and MLflow) credentials as env")

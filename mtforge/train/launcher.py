@@ -68,7 +68,7 @@ def launch(job: "TrainJob", job_file: str | Path, *, echo: Callable[[str], None]
     ``$KUBECONFIG``), its master's log is echoed, a failed or timed-out job fails this call,
     the job is deleted at the end, and its outputs are fetched into ``job.out_dir``.
     """
-    from mtforge.train.pytorchjob import PyTorchJobConfig, build_pytorchjob, job_name, run_pytorchjob
+    from mtforge.train.pytorchjob import PyTorchJobConfig, build_pytorchjob, current_namespace, job_name, run_pytorchjob
     from mtforge.train.remote import fetch_outputs, stage_job
 
     plan, cluster = job.plan, job.config.cluster
@@ -83,12 +83,13 @@ def launch(job: "TrainJob", job_file: str | Path, *, echo: Callable[[str], None]
     name = job_name("mtforge-train", job.out_dir)
     prefix = f"{cluster.staging_uri.rstrip('/')}/{name}"
     job_uri = stage_job(job, prefix)
+    namespace = cluster.namespace or current_namespace()
     settings = PyTorchJobConfig(
-        namespace=cluster.namespace, image=cluster.image, nnodes=plan.nodes, nproc_per_node=plan.procs_per_node,
+        namespace=namespace, image=cluster.image, nnodes=plan.nodes, nproc_per_node=plan.procs_per_node,
         cpu=cluster.cpu, memory=cluster.memory, gpus=cluster.gpus, secret_name=cluster.secret_name,
         timeout_s=cluster.timeout_s, env={k: os.environ[k] for k in PASSED_ENV if k in os.environ})
     manifest = build_pytorchjob(name, ["python", "-m", "mtforge.train.remote", job_uri], settings)
-    echo(f"PyTorchJob {cluster.namespace}/{name}: {plan.nodes} node(s) × {plan.procs_per_node} process(es), "
+    echo(f"PyTorchJob {namespace}/{name}: {plan.nodes} node(s) × {plan.procs_per_node} process(es), "
          f"inputs staged under {prefix}")
     run_pytorchjob(manifest, settings, echo=echo)
     fetch_outputs(prefix, Path(job.out_dir))

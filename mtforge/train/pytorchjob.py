@@ -78,6 +78,21 @@ class PyTorchJobConfig(BaseModel):
     poll_s: float = Field(2.0, gt=0, description="seconds between status polls")
 
 
+#: Where Kubernetes mounts a pod's service-account namespace.
+NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+DEFAULT_NAMESPACE = "kubeflow"
+
+
+def current_namespace(path: str = NAMESPACE_FILE) -> str:
+    """The namespace this pod runs in (so a pipeline step's PyTorchJob lands beside it, where
+    the step's service account may create it), or ``kubeflow`` outside a cluster."""
+    try:
+        with open(path) as f:
+            return f.read().strip() or DEFAULT_NAMESPACE
+    except OSError:
+        return DEFAULT_NAMESPACE
+
+
 # ----------------------------------------------------------------------------- manifest
 
 

@@ -42,7 +42,7 @@ def test_kfp_loads_it_back_and_every_parameter_has_a_default_and_description(nam
     assert loaded.name == name
     assert set(loaded.component_spec.inputs) == set(pipelines.load(name).pipeline.component_spec.inputs)
     # What the Kubeflow UI shows in its run form:
-    parameters = yaml.safe_load(path.read_text())["root"]["inputDefinitions"]["parameters"]
+    parameters = next(yaml.safe_load_all(path.read_text()))["root"]["inputDefinitions"]["parameters"]
     for key, spec in parameters.items():
         assert "defaultValue" in spec, f"{name}: parameter {key!r} has no default"
         assert spec.get("description"), f"{name}: parameter {key!r} has no description"
@@ -51,7 +51,7 @@ def test_kfp_loads_it_back_and_every_parameter_has_a_default_and_description(nam
 def test_tasks_request_the_resources_their_stages_declare() -> None:
     from mtforge.stage import get_stage
 
-    spec = yaml.safe_load((COMPILED / "baseline.yaml").read_text())
+    spec = next(yaml.safe_load_all((COMPILED / "baseline.yaml").read_text()))
     executors = spec["deploymentSpec"]["executors"]
     tasks = spec["root"]["dag"]["tasks"]
     for task in tasks.values():

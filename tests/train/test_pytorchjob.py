@@ -209,3 +209,14 @@ def test_without_cluster_credentials_the_error_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
     with pytest.raises(ConfigError, match="no Kubernetes credentials"):
         default_api_client()
+
+
+def test_the_job_namespace_defaults_to_the_pods_own(tmp_path):
+    from mtforge.train.config import ClusterConfig
+    from mtforge.train.pytorchjob import current_namespace
+
+    mounted = tmp_path / "namespace"
+    mounted.write_text("kubeflow-user-example-com")
+    assert current_namespace(str(mounted)) == "kubeflow-user-example-com"
+    assert current_namespace(str(tmp_path / "absent")) == "kubeflow"
+    assert ClusterConfig().namespace == ""  # so the launcher asks current_namespace()
