@@ -127,6 +127,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upload(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from mtforge.corpus.remote import s3_endpoint, s3_upload
+
+    local = Path(args.local)
+    files = [local] if local.is_file() else [p for p in local.rglob("*") if p.is_file()] if local.is_dir() else []
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn()) as progress:
+        task = progress.add_task(f"{local} → {args.uri}", total=sum(p.stat().st_size for p in files))
+        keys = s3_upload(local, args.uri, progress=lambda key, size: progress.advance(task, size))
+    print(f"uploaded {len(keys)} file(s) to {args.uri} ({s3_endpoint()})")
+    return 0
+
+
 def _cluster_options(parser: argparse.ArgumentParser) -> None:
     """How to reach and authenticate to the Kubeflow Pipelines API."""
     parser.add_argument("--host", default=os.environ.get("KF_PIPELINES_ENDPOINT"),
@@ -421,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--timeout", type=float, default=6 * 3600, help="seconds --wait waits")
     sb.add_argument("--poll", type=float, default=10.0, help="seconds between --wait's status reads")
     sb.set_defaults(func=cmd_submit)
+
+    up = sub.add_parser("upload", help="upload a file or folder to an s3:// URI (e.g. corpora into the cluster's MinIO)")
+    up.add_argument("local", help="file or folder")
+    up.add_argument("uri", help="s3://bucket/prefix; endpoint and keys from MTFORGE_S3_ENDPOINT, AWS_ACCESS_KEY_ID, "
+                                "AWS_SECRET_ACCESS_KEY")
+    up.set_defaults(func=cmd_upload)
 
     rs = sub.add_parser("runs", help="list Kubeflow Pipelines runs and their states")
     _cluster_options(rs)

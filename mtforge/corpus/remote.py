@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +113,29 @@ def _local_path(root: Path, bucket: str, name: str) -> Path:
     if not path.is_relative_to(root.resolve()):
         raise MtforgeError(f"refusing S3 key {name!r} in bucket {bucket!r}: it escapes the download directory")
     return path
+
+
+def s3_upload(local: Path, uri: str, client: Minio | None = None,
+              progress: Callable[[str, int], None] | None = None) -> list[str]:
+    """Upload a file to the object ``uri``, or a directory's files to ``uri/<relative path>``;
+    returns the object keys written and calls ``progress(key, bytes)`` after each file.
+    :class:`InputNotFoundError` when ``local`` is missing; an S3 error names the URI."""
+    client = client or s3_client()
+    bucket, key = split_s3_uri(uri)
+    if local.is_file():
+        files = {key: local}
+    elif local.is_dir():
+        files = {f"{key.rstrip('/')}/{p.relative_to(local).as_posix()}": p for p in sorted(local.rglob("*")) if p.is_file()}
+    else:
+        raise InputNotFoundError(f"{local} does not exist: nothing to upload to {uri}")
+    for name, path in files.items():
+        try:
+            client.fput_object(bucket, name, str(path))
+        except S3Error as exc:
+            raise MtforgeError(f"cannot upload {path} to s3://{bucket}/{name}: {exc.code} {exc.message}") from None
+        if progress:
+            progress(name, path.stat().st_size)
+    return list(files)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from pathlib import Path
 from minio import Minio
 from minio.error import S3Error
 
-from mtforge.corpus.remote import S3_SCHEME, list_objects, s3_client, split_s3_uri
+from mtforge.corpus.remote import S3_SCHEME, list_objects, s3_client, s3_upload, split_s3_uri
 from mtforge.errors import ConfigError, InputNotFoundError, MtforgeError, StageFailedError
 from mtforge.train.launcher import run_torchrun
 from mtforge.train.trainer import TrainJob
@@ -43,22 +43,6 @@ NODE_WAIT_S = 600.0
 
 def _join(prefix: str, *parts: str) -> str:
     return "/".join([prefix.rstrip("/"), *parts])
-
-
-def upload(local: Path, uri: str, client: Minio | None = None) -> list[str]:
-    """Upload a file to the object ``uri``, or a directory's files to ``uri/<relative path>``;
-    returns the object keys written. :class:`InputNotFoundError` when ``local`` is missing."""
-    client = client or s3_client()
-    bucket, key = split_s3_uri(uri)
-    if local.is_file():
-        files = {key: local}
-    elif local.is_dir():
-        files = {f"{key.rstrip('/')}/{p.relative_to(local).as_posix()}": p for p in sorted(local.rglob("*")) if p.is_file()}
-    else:
-        raise InputNotFoundError(f"{local} does not exist: nothing to upload to {uri}")
-    for name, path in files.items():
-        client.fput_object(bucket, name, str(path))
-    return list(files)
 
 
 def download(uri: str, dest: Path, client: Minio | None = None) -> Path:
@@ -125,7 +109,7 @@ def stage_job(job: TrainJob, prefix: str) -> str:
         if not path.exists():
             raise InputNotFoundError(f"training input {key} {value!r} does not exist")
         uri = _join(prefix, "inputs", key, path.name)
-        upload(path, uri, client)
+        s3_upload(path, uri, client)
         return uri
 
     staged = with_inputs(job, _map_paths(job_inputs(job), put), _join(prefix, "output"))
@@ -203,7 +187,7 @@ def run_remote(job_uri: str, workdir: Path, *, node_wait_s: float = NODE_WAIT_S)
     job_file = workdir / "job.json"
     job_file.write_text(with_inputs(job, _map_paths(job_inputs(job), fetch), str(output)).model_dump_json(indent=2))
     run_torchrun(job_file, job.plan.procs_per_node)
-    upload(output, job.out_dir, client)
+    s3_upload(output, job.out_dir, client)
     prefix = job_uri.rpartition("/")[0]
     bucket, key = split_s3_uri(_join(prefix, "nodes", f"{node}.done"))
     client.put_object(bucket, key, io.BytesIO(b""), 0)

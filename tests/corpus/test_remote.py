@@ -135,3 +135,19 @@ def test_hf_local_fingerprint(hf_dataset: Path, tmp_path: Path) -> None:
         pa.table({"translation": [{"en": "x", "de": "y"}]}), hf_dataset / "data" / "train-00000-of-00001.parquet"
     )
     assert fingerprint_source(f"hf://{hf_dataset}") != before
+
+
+def test_upload_command_puts_a_folder_under_a_prefix(s3: Minio, bucket: str, tmp_path: Path,
+                                                     write_lines: WriteLines, capsys) -> None:
+    from mtforge.cli import main
+
+    write_lines(tmp_path / "m30k" / "train.en", ["A dog."])
+    write_lines(tmp_path / "m30k" / "sub" / "val.en", ["A cat."])
+    assert main(["upload", str(tmp_path / "m30k"), f"s3://{bucket}/data/multi30k"]) == 0
+    keys = sorted(o.object_name for o in s3.list_objects(bucket, prefix="data/multi30k/", recursive=True))
+    assert keys == ["data/multi30k/sub/val.en", "data/multi30k/train.en"]
+    assert "uploaded 2 file(s)" in capsys.readouterr().out
+    assert main(["upload", str(tmp_path / "absent"), f"s3://{bucket}/x"]) == 2
+    assert "does not exist: nothing to upload" in capsys.readouterr().err
+    assert main(["upload", str(tmp_path / "m30k"), "s3://no-such-bucket-here/x"]) == 2
+    assert "NoSuchBucket" in capsys.readouterr().err
