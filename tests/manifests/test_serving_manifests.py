@@ -550,8 +550,9 @@ def test_readme_tells_how_to_apply_and_which_secret_to_create() -> None:
     text = README.read_text()
     assert "kubectl apply -k manifests/serving" in text
     lines = text.replace("\\\n", " ").splitlines()
-    commands = [shlex.split(line) for line in lines if "create secret generic" in line and "kubectl" in line]
-    assert commands, "README has no `kubectl create secret generic` command"
+    commands = [shlex.split(line) for line in lines
+                if "create secret generic mtforge-serve-credentials" in line and "kubectl" in line]
+    assert commands, "README has no `kubectl create secret generic mtforge-serve-credentials` command"
     argv = commands[0]
     secret = argv[argv.index("generic") + 1]
     keys = {a.removeprefix("--from-literal=").split("=", 1)[0] for a in argv if a.startswith("--from-literal=")}
