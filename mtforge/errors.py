@@ -40,3 +40,7 @@ class TrackingUnavailableError(MtforgeError, ConnectionError):
 class PipelineServiceError(MtforgeError, ConnectionError):
     """The Kubeflow Pipelines API cannot be reached, refused the credentials, or rejected a
     request; the message names the host and what the server said."""
+
+
+class ObjectStoreUnavailableError(MtforgeError, ConnectionError):
+    """The S3 endpoint cannot be reached; the message names the endpoint and the URI."""

@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+import urllib3
 from minio import Minio
 from minio.datatypes import Object
 from minio.error import S3Error
 
 from mtforge.corpus.manifest import file_sha256
-from mtforge.errors import ConfigError, InputNotFoundError, MtforgeError
+from mtforge.errors import ConfigError, InputNotFoundError, MtforgeError, ObjectStoreUnavailableError
 
 if TYPE_CHECKING:
     import datasets
@@ -88,16 +89,30 @@ def _selected(name: str, key: str) -> bool:
     return name == key or name.startswith((key + "/", key + "."))
 
 
+@contextmanager
+def _reachable(uri: str) -> Iterator[None]:
+    """Turn a connection failure to the endpoint into :class:`ObjectStoreUnavailableError`."""
+    try:
+        yield
+    except urllib3.exceptions.HTTPError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ObjectStoreUnavailableError(
+            f"{uri}: cannot reach the S3 endpoint {s3_endpoint()} ({reason}); set MTFORGE_S3_ENDPOINT "
+            "(e.g. http://localhost:9000 through `kubectl port-forward svc/mtforge-minio 9000:9000`)") from None
+
+
 def list_objects(uri: str, client: Minio | None = None) -> list[Object]:
-    """The objects an ``s3://`` source names, sorted by key; :class:`InputNotFoundError` if none."""
+    """The objects an ``s3://`` source names, sorted by key; :class:`InputNotFoundError` if
+    none, :class:`ObjectStoreUnavailableError` if the endpoint cannot be reached."""
     client = client or s3_client()
     bucket, key = split_s3_uri(uri)
     try:
-        objects = [
-            o
-            for o in client.list_objects(bucket, prefix=key, recursive=True)
-            if not o.is_dir and _selected(o.object_name, key)
-        ]
+        with _reachable(uri):
+            objects = [
+                o
+                for o in client.list_objects(bucket, prefix=key, recursive=True)
+                if not o.is_dir and _selected(o.object_name, key)
+            ]
     except S3Error as exc:
         if exc.code == "NoSuchBucket":
             raise InputNotFoundError(f"{uri}: bucket {bucket!r} does not exist at {s3_endpoint()}") from None
@@ -130,7 +145,8 @@ def s3_upload(local: Path, uri: str, client: Minio | None = None,
         raise InputNotFoundError(f"{local} does not exist: nothing to upload to {uri}")
     for name, path in files.items():
         try:
-            client.fput_object(bucket, name, str(path))
+            with _reachable(uri):
+                client.fput_object(bucket, name, str(path))
         except S3Error as exc:
             raise MtforgeError(f"cannot upload {path} to s3://{bucket}/{name}: {exc.code} {exc.message}") from None
         if progress:

@@ -209,3 +209,35 @@ def test_the_standin_rejects_what_the_server_would(tmp_path):
 def test_endpoint_headers_carry_token_and_cookie():
     headers = Endpoint("http://h", token="t", cookie="c=1").headers()
     assert headers["Authorization"] == "Bearer t" and headers["Cookie"] == "c=1"
+
+
+def test_fingerprint_fills_content_hashes_from_the_object_store(kfp_api, s3, tmp_path, shared_data):
+    """`--fingerprint` reads the S3 data the cluster will read (ETags), so the cluster's cache
+    key follows content; a changed object changes the submitted fingerprint."""
+    from mtforge.corpus import fingerprint_source
+
+    s3.make_bucket("fp-data")
+    for split in ("train", "val", "test_2016_flickr"):
+        for lang in ("en", "de"):
+            s3.fput_object("fp-data", f"data/multi30k/{split}.{lang}", str(shared_data / "multi30k" / f"{split}.{lang}"))
+    sets = ["--set", "data=s3://fp-data/data/multi30k", "--set", "testsets_root=s3://fp-data/data"]
+    assert main(["submit", "baseline", "--host", kfp_api.url, "--fingerprint", *sets]) == 0
+    (run,) = kfp_api.runs.values()
+    params = run["runtime_config"]["parameters"]
+    assert params["train_fingerprint"] == fingerprint_source("s3://fp-data/data/multi30k", "train") != ""
+    assert params["valid_fingerprint"] and params["test_fingerprint"]
+
+    changed = tmp_path / "train.de"
+    changed.write_text("Ein Hund.\n")
+    s3.fput_object("fp-data", "data/multi30k/train.de", str(changed))
+    assert main(["submit", "baseline", "--host", kfp_api.url, "--fingerprint", *sets]) == 0
+    newest = max(kfp_api.runs.values(), key=lambda r: r["created_at"])
+    assert newest["runtime_config"]["parameters"]["train_fingerprint"] != params["train_fingerprint"]
+
+
+def test_fingerprint_without_the_object_store_is_a_clear_error(kfp_api, capsys, monkeypatch):
+    monkeypatch.setenv("MTFORGE_S3_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    assert main(["submit", "baseline", "--host", kfp_api.url, "--fingerprint"]) == 2
+    err = capsys.readouterr().err
+    assert "s3://mtforge/data/multi30k: cannot reach the S3 endpoint" in err and "MTFORGE_S3_ENDPOINT" in err
+    assert kfp_api.requests == []
