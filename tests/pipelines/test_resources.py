@@ -117,3 +117,13 @@ def test_gpu_node_selector_comes_from_the_environment(monkeypatch, tmp_path):
                    check=True, cwd=ROOT, env=env, capture_output=True)
     _, platform = load(tmp_path / "synth.yaml")
     assert {"labels": {"pool": "gpu"}} in [c.get("nodeSelector") for c in platform.values()]
+
+
+@pytest.mark.parametrize("name", pipelines.NAMES)
+def test_committed_yaml_parses_as_the_api_server_parses_an_upload(name):
+    """What the UI's *Upload pipeline* sends: the pipeline spec, and the kfp-kubernetes
+    platform spec whose executor configs must parse as KubernetesExecutorConfig."""
+    from tests.pipelines.kfp_standin import parse_package
+
+    spec, platform = parse_package((COMPILED / f"{name}.yaml").read_text())
+    assert spec["pipelineInfo"]["name"] == name and platform["platforms"]["kubernetes"]
