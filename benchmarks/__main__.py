@@ -15,6 +15,7 @@ from benchmarks import (
     modular_sync,
     noisy_bitext,
     runner_overhead,
+    scale_plan,
     serve_load,
     serve_quantize,
     synth_speed,
@@ -29,7 +30,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (runner_overhead.BENCHMAR
                                                         evaluate_speed.BENCHMARK, mining_speed.BENCHMARK,
                                                         encode_speed.BENCHMARK, synth_speed.BENCHMARK,
                                                         serve_load.BENCHMARK, serve_quantize.BENCHMARK,
-                                                        decode_speed.BENCHMARK)}
+                                                        decode_speed.BENCHMARK, scale_plan.BENCHMARK)}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -37,6 +37,8 @@ GPU_TAINT = "nvidia.com/gpu"
 #: Retries of tasks that only move data over the network (listing shards, logging to MLflow).
 IO_RETRIES = 2
 RETRY_BACKOFF = "30s"
+#: Container argument naming the stage and its version (``--mtforge-stage=<name>@<version>``).
+STAGE_ARG = "--mtforge-stage"
 
 
 def gpu_node_selector() -> tuple[str, str]:
@@ -57,11 +59,13 @@ def apply_stage(task: PipelineTask, stage_name: str) -> PipelineTask:
     """Set what ``mtforge.stages.<stage_name>`` declares on its task: CPU/memory requests (and
     a memory limit equal to the request, so a task that outgrows its profile fails with an
     OOM kill rather than starving its node), a GPU limit with GPU node placement, retries,
-    and the stage's version as an environment variable: a task's environment is part of its
-    cache key (locally and on a cluster), so bumping a stage's version re-runs that stage."""
+    and the stage's version as a container argument (:data:`STAGE_ARG`, which the component's
+    executor ignores): a task's command line is part of its cache key both in ``kfp.local``
+    and on the KFP backend (whose key leaves the environment out), so bumping a stage's
+    version re-runs that stage everywhere."""
     spec = get_stage(stage_name)
     res = spec.resources
-    task.set_env_variable("MTFORGE_STAGE", f"{spec.name}@{spec.version}")
+    task.container_spec.args = [*(task.container_spec.args or []), f"{STAGE_ARG}={spec.name}@{spec.version}"]
     task.set_cpu_request(res.cpu).set_memory_request(res.memory).set_memory_limit(res.memory)
     if res.gpu:
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(str(res.gpu))

@@ -63,5 +63,6 @@ def test_tasks_request_the_resources_their_stages_declare() -> None:
         assert container["resources"]["cpuRequest"] == float(declared.cpu)
         assert container["resources"]["memoryRequest"] > 0
         assert container["image"] == "ghcr.io/mtforge/mtforge:0.1.0-cpu"
-        # The stage version is in the task's environment, hence in its cache key.
-        assert {"name": "MTFORGE_STAGE", "value": f"{stage}@{get_stage(stage).version}"} in container["env"]
+        # The stage version is on the task's command line, hence in its cache key (locally and on
+        # the KFP backend, whose key covers image, command and arguments but not the environment).
+        assert container["args"][-1] == f"--mtforge-stage={stage}@{get_stage(stage).version}"

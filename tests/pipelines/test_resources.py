@@ -14,7 +14,7 @@ import yaml
 import pipelines
 from mtforge.errors import ConfigError
 from mtforge.stage import get_stage
-from pipelines.resources import TASK_SECRETS, gpu_node_selector
+from pipelines.resources import STAGE_ARG, TASK_SECRETS, gpu_node_selector
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "pipelines" / "compiled"
@@ -38,12 +38,12 @@ def tasks(spec: dict):
 
 
 def stage_by_executor(spec: dict) -> dict[str, str]:
-    """Executor label → the stage it runs (from its MTFORGE_STAGE variable)."""
+    """Executor label → the stage it runs (from its ``--mtforge-stage=<name>@<version>`` argument)."""
     out = {}
     for label, executor in spec["deploymentSpec"]["executors"].items():
-        for env in executor.get("container", {}).get("env", []):
-            if env["name"] == "MTFORGE_STAGE":
-                out[label] = env["value"].split("@")[0]
+        for arg in executor.get("container", {}).get("args", []):
+            if arg.startswith(f"{STAGE_ARG}="):
+                out[label] = arg.removeprefix(f"{STAGE_ARG}=").split("@")[0]
     return out
 
 

@@ -12,8 +12,14 @@
   subject to at most ``slots_per_gpu`` tasks per rank and every rank holding at least one
   task that starts at step 0 (no rank idles at the start of a curriculum). The search starts
   from a greedy assignment, then applies improving single-task moves and pairwise swaps
-  until none improves (a local optimum), and repeats from a few random feasible starts drawn
-  from ``seed``; the best result wins.
+  until none improves (a local optimum), and repeats from a *grouped* start (tasks ordered
+  so that those sharing the most widely shared modules are adjacent, cut into even
+  contiguous blocks) and from a few random feasible starts drawn from ``seed``; the best
+  result wins. The grouped start matters when single moves cannot lower the cost: with
+  language-specific modules, an English-centric plan's ``eng→X`` tasks share only English's
+  encoder, so a copy of it disappears only when *every* ``eng→X`` task has left a rank —
+  a plateau that first-improvement moves and swaps never cross, but blocks start on the
+  other side of.
 * A manual allocation (``allocation.ranks``) is validated instead of searched.
 
 Tasks are named ``"eng_Latn-deu_Latn"``; ``modules`` maps each task name to its module ids.
@@ -44,6 +50,24 @@ class Slot(BaseModel):
     num_shards: int = 1
 
 
+def allocation_cost_terms(
+    ranks: Sequence[Sequence[str]], modules: Mapping[str, Sequence[str]], procs_per_node: int, config: AllocationConfig
+) -> dict[str, float]:
+    """The three weighted terms of :func:`allocation_cost`: ``device`` (module copies), ``node``
+    (copies across nodes) and ``balance`` (squared deviation of tasks per rank)."""
+    holding: dict[str, set[int]] = {}
+    for rank, tasks in enumerate(ranks):
+        for task in tasks:
+            for module in modules[task]:
+                holding.setdefault(module, set()).add(rank)
+    mean = sum(len(t) for t in ranks) / len(ranks)
+    return {
+        "device": config.device_weight * sum(len(rs) - 1 for rs in holding.values()),
+        "node": config.node_weight * sum(len({r // procs_per_node for r in rs}) - 1 for rs in holding.values()),
+        "balance": config.balance_weight * sum((len(t) - mean) ** 2 for t in ranks),
+    }
+
+
 def allocation_cost(
     ranks: Sequence[Sequence[str]], modules: Mapping[str, Sequence[str]], procs_per_node: int, config: AllocationConfig
 ) -> float:
@@ -51,16 +75,7 @@ def allocation_cost(
 
     ``ranks[r]`` lists the task names on global rank ``r``; node of ``r`` is ``r // procs_per_node``.
     """
-    holding: dict[str, set[int]] = {}
-    for rank, tasks in enumerate(ranks):
-        for task in tasks:
-            for module in modules[task]:
-                holding.setdefault(module, set()).add(rank)
-    mean = sum(len(t) for t in ranks) / len(ranks)
-    device = sum(len(rs) - 1 for rs in holding.values())
-    node = sum(len({r // procs_per_node for r in rs}) - 1 for rs in holding.values())
-    balance = sum((len(t) - mean) ** 2 for t in ranks)
-    return config.device_weight * device + config.node_weight * node + config.balance_weight * balance
+    return sum(allocation_cost_terms(ranks, modules, procs_per_node, config).values())
 
 
 class _Search:
@@ -201,6 +216,38 @@ def _added_cost(search: _Search, task: int, rank: int) -> float:
     return after - before
 
 
+def grouped_order(modules: Sequence[Sequence[int]]) -> list[int]:
+    """Task indices ordered so that tasks sharing widely shared modules are adjacent: each task's
+    key is its modules sorted by how many tasks use them (most first, then id), and tasks are
+    sorted by key. Modules every task holds do not separate anything; the first module that
+    differs groups the tasks (English-centric: all ``eng→X`` by English's encoder, then all
+    ``X→eng`` by its decoder)."""
+    users: dict[int, int] = {}
+    for ms in modules:
+        for m in ms:
+            users[m] = users.get(m, 0) + 1
+    keys = [sorted(ms, key=lambda m: (-users[m], m)) for ms in modules]
+    return sorted(range(len(modules)), key=lambda t: (keys[t], t))
+
+
+def _block_start(search: _Search) -> bool:
+    """Even contiguous blocks of :func:`grouped_order` (earlier ranks get the extra task); False
+    (and nothing placed) when that violates the capacity or leaves a rank without a step-0 task."""
+    order = grouped_order(search.modules)
+    per, extra = divmod(len(order), search.world)
+    blocks, start = [], 0
+    for r in range(search.world):
+        size = per + (r < extra)
+        blocks.append(order[start:start + size])
+        start += size
+    if any(len(b) > search.capacity or not any(search.step0[t] for t in b) for b in blocks):
+        return False
+    for rank, block in enumerate(blocks):
+        for t in block:
+            search.add(t, rank)
+    return True
+
+
 def _random_start(search: _Search, rng: random.Random) -> None:
     """A random feasible assignment: one random step-0 task per rank, the rest anywhere with room."""
     step0 = [t for t in range(len(search.modules)) if search.step0[t]]
@@ -247,11 +294,14 @@ def search_allocation(
 
     rng = random.Random(config.seed)
     best: _Search | None = None
-    for attempt in range(restarts + 1):
+    for attempt in range(restarts + 2):
         search = fresh()
         order = list(range(len(names)))
         if attempt == 0:
             _greedy_start(search)
+        elif attempt == 1:
+            if not _block_start(search):
+                continue
         else:
             _random_start(search, rng)
             rng.shuffle(order)

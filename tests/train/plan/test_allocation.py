@@ -165,3 +165,26 @@ def test_manual_allocation_over_capacity() -> None:
     config = AllocationConfig(gpus_per_node=1, slots_per_gpu=2, ranks=[["en-de", "de-en", "en-fr"]])
     with pytest.raises(ConfigError, match="rank 0 has 3 tasks but slots_per_gpu is 2"):
         allocate(REAL, config)
+
+
+def test_english_centric_plans_reach_the_blocks_optimum_moves_alone_cannot():
+    """48 English-centric tasks with language-specific modules on 8 ranks of one node: the
+    optimum splits eng→X and X→eng onto 4 ranks each (English's encoder and decoder on 4 ranks,
+    the embeddings on all 8: 7 + 3 + 3 copies, perfectly balanced = 13). Single moves and swaps
+    cannot get there from a start that spreads English's modules everywhere, since no single
+    move removes a copy (without the grouped start the search ends at 19); the grouped start
+    begins there."""
+    others = [f"l{i:02d}" for i in range(24)]
+    modules = _independent_modules([("eng", x) for x in others] + [(x, "eng") for x in others])
+    config = AllocationConfig(nodes=1, gpus_per_node=8)
+    ranks = search_allocation(modules, config)
+    assert allocation_cost(ranks, modules, 8, config) == pytest.approx(13)
+    for tasks in ranks:
+        assert len({t.startswith("eng-") for t in tasks}) == 1  # a rank holds one direction group
+
+
+def test_grouped_order_puts_tasks_sharing_a_module_together():
+    from mtforge.train.plan.allocation import grouped_order
+
+    modules = [[0, 1, 5], [0, 2, 1], [0, 3, 4], [0, 1, 6], [0, 4, 7]]  # 0 everywhere; 1 thrice; 4 twice
+    assert grouped_order(modules) == [1, 0, 3, 2, 4]
