@@ -53,6 +53,7 @@ help:
 	@echo "make images     build the container images (IMAGES='$(IMAGES)', REGISTRY=$(REGISTRY), IMAGE_TAG; needs a Docker engine)"
 	@echo "make push       push the images 'make images' built (same IMAGES, REGISTRY, IMAGE_TAG)"
 	@echo "make lint-images  run hadolint on every Dockerfile"
+	@echo "make check-manifests  validate manifests/ and images/ offline (render, schemas, Secrets, hadolint)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -106,7 +107,7 @@ mlflow-server: $(STAMP)
 clean:
 	rm -rf .mtforge
 
-.PHONY: images push lint-images
+.PHONY: images push lint-images check-manifests
 
 images:
 	$(check_images)
@@ -119,6 +120,10 @@ push:
 	$(check_images)
 	$(check_docker)
 	$(foreach image,$(IMAGES),$(DOCKER) push $(IMAGE_REF_$(image))$(newline))
+
+# After editing manifests/ or images/: the offline checks of both (renders, schemas, Secrets, hadolint).
+check-manifests: $(STAMP)
+	$(PY) -m pytest -q tests/manifests tests/images tests/test_cluster_docs.py
 
 lint-images: $(STAMP)
 	$(VENV)/bin/hadolint images/*.Dockerfile mlflow/Dockerfile

@@ -62,7 +62,7 @@ def test_params_are_each_stages_config_under_its_name(logged) -> None:
     assert expected.items() <= params.items()
     assert params["spm.vocab_size"] == "300"
     assert params["train.sharing"] == "independent" and params["train.nproc"] == "2"
-    assert params["train.cluster.namespace"] == "kubeflow"  # nested config, flattened
+    assert params["train.cluster.staging_uri"] == "s3://mtforge/staging"  # nested config, flattened
 
 
 def test_the_meta_config_and_the_resolved_plan_are_params(logged) -> None:
