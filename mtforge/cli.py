@@ -102,7 +102,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     endpoint = _endpoint(args)
     params = resolve_params(args.pipeline, args.config, args.set, fingerprint=args.fingerprint, local=False)
-    result = submit(args.pipeline, params, endpoint, experiment=args.experiment or f"mtforge-{args.pipeline}",
+    experiment = args.experiment or params.get("experiment") or f"mtforge-{args.pipeline}"
+    result = submit(args.pipeline, params, endpoint, experiment=experiment,
                     run_name=args.run_name, caching=not args.no_cache, service_account=args.service_account)
     if args.wait:
         state = wait(connect(endpoint), endpoint, result.run_id, timeout_s=args.timeout, poll_s=args.poll)
@@ -422,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("submit", help="upload a pipeline version to Kubeflow Pipelines and start a run of it")
     sb.add_argument("pipeline")
     _cluster_options(sb)
-    sb.add_argument("--experiment", help="KFP experiment (default: mtforge-<pipeline>)")
+    sb.add_argument("--experiment", help="KFP experiment (default: the run's MLflow experiment, the pipeline's "
+                                         "'experiment' parameter, e.g. mtforge-baseline)")
     sb.add_argument("--config", help="YAML of parameter values, or a named config (e.g. 'tiny')")
     sb.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one parameter")
     sb.add_argument("--run-name", help="run name (default: '<pipeline> <version> <time>')")

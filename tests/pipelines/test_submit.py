@@ -46,7 +46,7 @@ def test_submit_uploads_a_git_versioned_pipeline_and_runs_it_with_the_resolved_p
     assert {s["secretName"] for s in executors["exec-train"]["secretAsEnv"]} == {"mtforge-object-store",
                                                                                   "mtforge-mlflow"}
     (experiment,) = kfp_api.experiments.values()
-    assert experiment["display_name"] == "mtforge-baseline"
+    assert experiment["display_name"] == "mtforge-baseline"  # the pipeline's MLflow experiment parameter
     (run,) = kfp_api.runs.values()
     assert run["experiment_id"] == experiment["experiment_id"]
     assert run["pipeline_version_reference"] == {"pipeline_id": pipeline["pipeline_id"],
@@ -81,7 +81,7 @@ def test_runs_lists_states_and_versions_and_wait_follows_a_run_to_its_end(kfp_ap
     kfp_api.set_state(run_id, "FAILED")
     kfp_api.runs[run_id]["error"] = {"code": 2, "message": "train-lid: OOMKilled"}
     capsys.readouterr()
-    assert main(["runs", "--host", kfp_api.url, "--experiment", "mtforge-train-lid"]) == 0
+    assert main(["runs", "--host", kfp_api.url, "--experiment", "mtforge-lid"]) == 0  # the MLflow experiment
     out = capsys.readouterr().out
     (version,) = kfp_api.versions.values()
     assert run_id in out and "lid-a" in out and "FAILED" in out and version["display_name"] in out
@@ -97,6 +97,15 @@ def test_runs_lists_states_and_versions_and_wait_follows_a_run_to_its_end(kfp_ap
     assert main(["submit", "train-lid", "--host", kfp_api.url, "--wait", "--poll", "0.1"]) == 0
     out = capsys.readouterr().out
     assert ": PENDING" in out and ": SUCCEEDED" in out
+
+
+def test_the_kfp_experiment_follows_the_runs_mlflow_experiment_unless_named(kfp_api, capsys):
+    assert main(["submit", "baseline", "--host", kfp_api.url, "--config", "tiny"]) == 0
+    assert [e["display_name"] for e in kfp_api.experiments.values()] == ["mtforge-tiny"]
+    assert "in experiment 'mtforge-tiny'" in capsys.readouterr().out
+    assert main(["submit", "baseline", "--host", kfp_api.url, "--config", "tiny", "--experiment", "mine"]) == 0
+    assert sorted(e["display_name"] for e in kfp_api.experiments.values()) == ["mine", "mtforge-tiny"]
+    assert all(r["runtime_config"]["parameters"]["experiment"] == "mtforge-tiny" for r in kfp_api.runs.values())
 
 
 def test_a_namespace_puts_pipeline_experiment_and_runs_in_a_multi_user_profile(kfp_api):
