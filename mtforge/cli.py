@@ -98,7 +98,7 @@ def _endpoint(args: argparse.Namespace):
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from pipelines.runner import resolve_params
-    from pipelines.submit import connect, submit, wait
+    from pipelines.submit import submit, wait
 
     endpoint = _endpoint(args)
     params = resolve_params(args.pipeline, args.config, args.set, fingerprint=args.fingerprint, local=False)
@@ -106,7 +106,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     result = submit(args.pipeline, params, endpoint, experiment=experiment,
                     run_name=args.run_name, caching=not args.no_cache, service_account=args.service_account)
     if args.wait:
-        state = wait(connect(endpoint), endpoint, result.run_id, timeout_s=args.timeout, poll_s=args.poll)
+        state = wait(result.client, endpoint, result.run_id, timeout_s=args.timeout, poll_s=args.poll)
         return 0 if state == "SUCCEEDED" else 1
     return 0
 

@@ -35,6 +35,7 @@ import yaml
 
 import pipelines
 from mtforge.errors import ConfigError, PipelineServiceError
+from mtforge.tracking import git_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHZ = "/apis/v2beta1/healthz"
@@ -213,14 +214,6 @@ def version_name(package: Path, root: Path = ROOT) -> str:
     return f"{described}-{digest}"
 
 
-def git_commit(root: Path = ROOT) -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True,
-                              text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 # ----------------------------------------------------------------------------- submission
 
 
@@ -239,6 +232,7 @@ class Submission:
     experiment_id: str
     run_id: str
     run_url: str
+    client: Any  # the connected kfp.Client, for following the run
 
 
 def upload_version(client, endpoint: Endpoint, display_name: str, package: Path, version: str,
@@ -285,7 +279,7 @@ def submit(name: str, params: dict[str, Any], endpoint: Endpoint, *, experiment:
         check_parameters(name, package, params)
         client = connect(endpoint)
         version = version_name(package)
-        description = f"{module.pipeline.component_spec.description or name} (mtforge commit {git_commit() or 'unknown'})"
+        description = f"{module.pipeline.component_spec.description or name} (mtforge commit {git_commit(ROOT) or 'unknown'})"
         display_name = f"mtforge-{name}"
         pipeline_id, version_id, uploaded = upload_version(client, endpoint, display_name, package, version,
                                                            description)
@@ -298,7 +292,7 @@ def submit(name: str, params: dict[str, Any], endpoint: Endpoint, *, experiment:
                                   version_id=version_id, service_account=service_account)
     url = f"{endpoint.base}/#/runs/details/{run.run_id}"
     echo(f"run {run.run_id} in experiment {experiment!r}: {url}")
-    return Submission(pipeline_id, version_id, version, uploaded, experiment_id, run.run_id, url)
+    return Submission(pipeline_id, version_id, version, uploaded, experiment_id, run.run_id, url, client)
 
 
 def wait(client, endpoint: Endpoint, run_id: str, *, timeout_s: float, poll_s: float = 10.0,
